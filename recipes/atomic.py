@@ -1,0 +1,87 @@
+"""Atomic outputs: everything is written next to its target and renamed into place at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+class OutputExistsError(FileExistsError):
+    """The target exists and the caller did not ask to overwrite it."""
+
+
+def _temp_sibling(target: Path) -> Path:
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextmanager
+def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a fresh temp dir beside `target`; on success it replaces `target`, on error it is removed.
+
+    An existing `target` raises OutputExistsError unless `overwrite` is true; then the old one is
+    removed only after the new one is complete.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target} already exists; refusing to overwrite it (ask for overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = _temp_sibling(target)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` through a temp file and an atomic rename (fsynced)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> None:
+    """Write `obj` as JSON to `path` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n")
+
+
+def move_aside(path: str | Path, suffix: str) -> Path | None:
+    """Rename an existing `path` to `<path>.<suffix>` (never deleting it); return the new path."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    dest = path.with_name(f"{path.name}.{suffix}")
+    n = 1
+    while dest.exists():
+        dest = path.with_name(f"{path.name}.{suffix}.{n}")
+        n += 1
+    os.replace(path, dest)
+    return dest

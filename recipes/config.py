@@ -1,0 +1,121 @@
+"""The pipeline's typed config schema (one dataclass per Hydra group), registered with Hydra.
+
+Defaults are the paper's 7B recipe; `recipes/conf/*.yaml` override only what differs. Each field is
+documented once, here or on the stage's own dataclass (SFT/config.py, GRPO/config.py,
+evaluation/config.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+from evaluation.config import EvalConfig
+from GRPO.config import GRPOConfig, MergeConfig
+from SFT.config import SFTConfig
+
+SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+"""The paper's system prompt (reference `SFT/sys_prompt.txt`), used by SFT, GRPO and evaluation."""
+MAX_PIXELS = 1204224
+"""The paper's per-image pixel ceiling (SFT MAX_PIXELS and GRPO data.max_pixels)."""
+MIN_PIXELS = 262144
+"""The paper's per-image pixel floor for GRPO (data.min_pixels)."""
+
+STAGES = ("sft_data", "sft", "rl_data", "grpo", "merge", "eval")
+"""Every stage the runner knows, in pipeline order."""
+
+
+@dataclass
+class ModelConfig:
+    """The base model that stage 1 starts from."""
+
+    path: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    """Hub id, local directory, or `tiny:model` for the offline tiny Qwen2.5-VL."""
+    template: str = "qwen2_5_vl"
+    """ms-swift template / model type."""
+    torch_dtype: str = "bfloat16"
+    """Training dtype (`float32` on CPU)."""
+
+
+@dataclass
+class DataConfig:
+    """Where the training data comes from and how it is shaped. Sources are hub ids, local paths,
+    or `tiny:<name>` for the synthetic offline sets."""
+
+    sft_source: str = "WaltonFuture/Multimodal-Cold-Start"
+    """Cold-start chain-of-thought set (problem, answer, images)."""
+    sft_split: str = "train"
+    rl_source: str = "WaltonFuture/Multimodal-RL-Data"
+    """RL set (problem, answer, images)."""
+    rl_split: str = "train"
+    val_source: str = "hiyouga/geometry3k"
+    """Validation set during GRPO (reference: geometry3k test)."""
+    val_split: str = "test"
+    system_prompt: str = SYSTEM_PROMPT
+    max_pixels: int = MAX_PIXELS
+    min_pixels: int = MIN_PIXELS
+    max_prompt_length: int = 2048
+    """Prompt token limit (rows longer are rejected at conversion, not mid-training)."""
+    on_bad_row: str = "error"
+    """`error` stops at the first bad row; `skip` writes it to a rejects file and goes on."""
+    num_workers: int = 2
+    """Processes used by the converters."""
+    max_rows: int | None = None
+    """Convert only the first N rows (smoke tests); null converts everything."""
+
+
+@dataclass
+class ClusterConfig:
+    """Where the jobs run: torchrun geometry for ms-swift, Ray for verl."""
+
+    nnodes: int = 1
+    nproc_per_node: int = 8
+    """GPUs (processes) per node."""
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+    address: str | None = None
+    """Ray cluster address (`ray://host:10001` or `auto`); null starts a local head."""
+    device: str = "cuda"
+    """`cuda` on GPU nodes, `cpu` for the tiny world."""
+
+
+@dataclass
+class HubConfig:
+    """How hub ids are fetched before any GPU stage starts."""
+
+    cache_dir: str | None = None
+    """One Hugging Face cache every node can read (e.g. shared NFS); null uses HF_HOME's default."""
+    offline: bool = False
+    """Never contact the hub: every id must already be in the cache (HF_HUB_OFFLINE=1 also forces this)."""
+
+
+@dataclass
+class PipelineConfig:
+    """A recipe: which stages to run on which model and data, with which settings."""
+
+    run_name: str = MISSING
+    """Outputs go to `<runs_dir>/<run_name>/`."""
+    runs_dir: str = "runs"
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    """The stages to run, a subset of sft_data, sft, rl_data, grpo, merge, eval (kept in pipeline order)."""
+    dry_run: bool = False
+    """Print every stage's exact command and outputs; run nothing."""
+    rerun: list[str] = field(default_factory=list)
+    """Stages to run again even if finished (their old output is moved aside, never deleted)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+
+
+def register() -> None:
+    """Register the schema with Hydra's ConfigStore (recipes start from `pipeline_schema`)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="pipeline_schema", node=PipelineConfig)

@@ -1,0 +1,129 @@
+"""The runner: order, manifest, skip, resume after an interruption, config-change refusal, dry run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recipes.compose import ConfigError, compose
+from recipes.runner import ConfigChangedError, Runner
+from recipes.stage import Command, Stage, StageContext, StagePlan
+
+
+class CountingStage(Stage):
+    """Writes `n` numbered chunk files, resuming after the last one; can be told to crash once."""
+
+    def __init__(self, name: str, depends_on: tuple[str, ...] = (), crash_after: int | None = None):
+        self.name = name
+        self.depends_on = depends_on
+        self.config_keys = ("sft.learning_rate",) if name == "sft" else ("data.max_rows",)
+        self.crash_after = crash_after
+        self.calls = 0
+
+    def plan(self, ctx: StageContext) -> StagePlan:
+        inputs = [ctx.output_of(d, "path") for d in self.depends_on]
+        return StagePlan(commands=[Command(["echo", self.name, *inputs], env={"HF_TOKEN": "secret-value"})],
+                         outputs={"path": str(ctx.stage_dir)})
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        self.calls += 1
+        for d in self.depends_on:
+            assert Path(ctx.output_of(d, "path")).is_dir()
+        ctx.stage_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(4):
+            chunk = ctx.stage_dir / f"chunk-{i}"
+            if chunk.exists():
+                continue
+            if self.crash_after is not None and i == self.crash_after:
+                self.crash_after = None
+                raise RuntimeError(f"simulated crash before chunk {i}")
+            chunk.write_text(str(i))
+        return {"path": str(ctx.stage_dir), "chunks": len(list(ctx.stage_dir.glob("chunk-*")))}
+
+
+def _cfg(tmp_path: Path, *overrides: str):
+    return compose("tiny", [f"runs_dir={tmp_path}", "stages=[sft_data,sft]", *overrides])
+
+
+def _stages(**kw: Any) -> dict[str, Stage]:
+    return {"sft_data": CountingStage("sft_data", **kw), "sft": CountingStage("sft", depends_on=("sft_data",))}
+
+
+def test_runs_in_order_records_manifest_and_skips_when_done(tmp_path: Path) -> None:
+    stages = _stages()
+    results = Runner(_cfg(tmp_path), echo=lambda *_: None, stages=stages).run()
+    assert [r.name for r in results] == ["sft_data", "sft"]
+    manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    for name in ("sft_data", "sft"):
+        entry = manifest["stages"][name]
+        assert entry["status"] == "done" and entry["outputs"]["chunks"] == 4
+        assert entry["config_hash"] and entry["seconds"] >= 0 and entry["started"] and entry["finished"]
+    assert manifest["stages"]["sft"]["inputs"]["sft_data"]["path"].endswith("sft_data")
+
+    again = Runner(_cfg(tmp_path), echo=lambda *_: None, stages=stages).run()
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    assert stages["sft_data"].calls == 1
+
+
+def test_interrupted_stage_resumes_instead_of_starting_over(tmp_path: Path) -> None:
+    stages = _stages(crash_after=2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Runner(_cfg(tmp_path), echo=lambda *_: None, stages=stages).run()
+    manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    assert manifest["stages"]["sft_data"]["status"] == "failed"
+    assert "simulated crash" in manifest["stages"]["sft_data"]["error"]
+    first_chunk = (tmp_path / "tiny" / "sft_data" / "chunk-0").stat().st_mtime_ns
+
+    results = Runner(_cfg(tmp_path), echo=lambda *_: None, stages=stages).run()
+    assert [r.status for r in results] == ["done", "done"]
+    assert (tmp_path / "tiny" / "sft_data" / "chunk-0").stat().st_mtime_ns == first_chunk  # not redone
+    manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    assert manifest["stages"]["sft_data"]["attempts"] == 2
+
+
+def test_changed_config_is_refused_until_rerun_and_old_output_is_kept(tmp_path: Path) -> None:
+    Runner(_cfg(tmp_path), echo=lambda *_: None, stages=_stages()).run()
+    with pytest.raises(ConfigChangedError, match=r"sft\.learning_rate.*rerun=\[sft\]"):
+        Runner(_cfg(tmp_path, "sft.learning_rate=0.5"), echo=lambda *_: None, stages=_stages()).run()
+
+    # an upstream change propagates: sft_data's config changed, so sft must be asked for too
+    with pytest.raises(ConfigChangedError, match="sft_data"):
+        Runner(_cfg(tmp_path, "data.max_rows=3"), echo=lambda *_: None, stages=_stages()).run()
+    with pytest.raises(ConfigChangedError, match=r"stage 'sft'.*upstream"):
+        Runner(_cfg(tmp_path, "data.max_rows=3", "rerun=[sft_data]"), echo=lambda *_: None,
+               stages=_stages()).run()
+
+    results = Runner(_cfg(tmp_path, "sft.learning_rate=0.5", "rerun=[sft]"), echo=lambda *_: None,
+                     stages=_stages()).run()
+    assert [r.status for r in results] == ["skipped", "done"]
+    kept = [p.name for p in (tmp_path / "tiny").iterdir() if p.name.startswith("sft.prev-")]
+    assert len(kept) == 1 and (tmp_path / "tiny" / kept[0] / "chunk-3").exists()
+
+
+def test_dry_run_prints_commands_masks_secrets_and_writes_nothing(tmp_path: Path) -> None:
+    lines: list[str] = []
+    Runner(_cfg(tmp_path, "dry_run=true"), echo=lines.append, stages=_stages()).run()
+    text = "\n".join(lines)
+    assert "[1/2] sft_data" in text and "[2/2] sft" in text
+    assert "$ HF_TOKEN='***' echo sft '<sft_data.path>'" in text
+    assert "secret-value" not in text
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_compose_rejects_bad_input() -> None:
+    with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
+        compose("nope")
+    with pytest.raises(ConfigError, match=r"sft\.no_such_key"):
+        compose("tiny", ["sft.no_such_key=1"])
+    with pytest.raises(ConfigError, match="unknown stage"):
+        compose("tiny", ["stages=[sft,train]"])
+
+
+@pytest.mark.parametrize("recipe", ["tiny", "qwen2_5_vl_7b", "qwen2_5_vl_3b"])
+def test_every_recipe_composes(recipe: str) -> None:
+    cfg = compose(recipe)
+    assert cfg.run_name == recipe
+    assert "\\boxed{}" in cfg.data.system_prompt
