@@ -1,0 +1,11 @@
+"""The tiny offline world: a random tiny Qwen2.5-VL (real ids, trained tokenizer) and small synthetic datasets.
+
+from recipes.tiny_world import ensure_tiny_world
+world = ensure_tiny_world()          # builds once into $RLCS_CACHE/tiny-v1, then returns at once
+world.model                          # HF model dir
+world.datasets["rl"]                 # datasets.load_dataset(str(path), split="train")
+"""
+
+from .build import TinyWorld, default_cache_dir, ensure_tiny_world
+
+__all__ = ["TinyWorld", "default_cache_dir", "ensure_tiny_world"]

@@ -1,0 +1,29 @@
+"""What the tiny world holds, without importing anything heavy (so a cached lookup stays instant)."""
+
+from __future__ import annotations
+
+#: Bump when the model dir's content changes (cached worlds with another version are rebuilt). The
+#: tokenizer corpus includes the problem texts of ``problems.py``, so changes there count too.
+MODEL_VERSION = 2
+
+#: Dataset name -> version of its builder's output (bump on any change to what it writes).
+DATASET_VERSIONS: dict[str, int] = {
+    "cold_start": 3,
+    "rl": 3,
+    "geometry3k": 2,
+    "mathvista": 2,
+    "mathverse": 1,
+    "mathvision": 2,
+    "wemath": 1,
+}
+
+#: Dataset name -> the splits its dir holds (what ``load_dataset(str(dir), split=...)`` accepts).
+DATASET_SPLITS: dict[str, tuple[str, ...]] = {
+    "cold_start": ("train",),
+    "rl": ("train",),
+    "geometry3k": ("test",),
+    "mathvista": ("testmini",),
+    "mathverse": ("testmini",),
+    "mathvision": ("test", "testmini"),
+    "wemath": ("testmini",),
+}
