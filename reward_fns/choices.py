@@ -1,0 +1,87 @@
+"""Multiple choice: find the options of an item and read letters in their many dresses."""
+
+from __future__ import annotations
+
+import re
+
+from reward_fns.normalize import unwrap_macros
+
+LETTERS = "ABCDEFGHIJ"
+MAX_PROBLEM_CHARS = 20000
+# An option marker: ``(A)``, ``A.``, ``A)``, ``A:``, ``[A]`` at a line start or after whitespace.
+_MARKER_RE = re.compile(r"(?:(?<=\s)|^)(?:\(([A-J])\)|\[([A-J])\]|([A-J])[.:：)])(?=\s|$)", re.MULTILINE)
+_PREFIX_RE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*",
+                        re.IGNORECASE)
+# One letter, optionally bracketed, optionally followed by a separator and the option's content.
+_LETTER_RE = re.compile(r"^[(\[]?\s*([A-Ja-j])\s*[)\]]?(?:\s*[.:：)]\s*(.*)|\s+(.+)|)$", re.DOTALL)
+_MULTI_RE = re.compile(r"^[(\[]?[A-J][)\]]?(?:\s*(?:,|;|/|&|\band\b|\bor\b)?\s*[(\[]?[A-J][)\]]?)+$",
+                       re.IGNORECASE)
+
+
+def parse_options(problem: str | None) -> list[str] | None:
+    """Option texts listed in ``problem`` ("Choices: (A) 3 (B) 4", "A. 3\\nB. 4", ...), or None.
+
+    The last run of consecutive markers starting at A wins; at least two options are needed.
+    """
+    if not problem:
+        return None
+    text = problem[-MAX_PROBLEM_CHARS:]
+    chains: list[list[tuple[int, int]]] = []  # per chain: (marker start, content start)
+    for m in _MARKER_RE.finditer(text):
+        letter = m.group(1) or m.group(2) or m.group(3)
+        idx = LETTERS.index(letter)
+        if idx == 0:
+            chains.append([(m.start(), m.end())])
+        elif chains and len(chains[-1]) == idx:
+            chains[-1].append((m.start(), m.end()))
+    chains = [c for c in chains if len(c) >= 2]
+    if not chains:
+        return None
+    chain = chains[-1]
+    options = []
+    for k, (_, content_start) in enumerate(chain):
+        end = chain[k + 1][0] if k + 1 < len(chain) else len(text)
+        content = text[content_start:end]
+        if k + 1 == len(chain):
+            content = content.split("\n", 1)[0]
+        options.append(content.strip().rstrip(";,").strip())
+    return options
+
+
+def strip_prefix(s: str) -> str:
+    """Drop "Answer:", "Option", "The correct choice is" and LaTeX text wrappers around a letter."""
+    s = unwrap_macros(s.strip()).replace("$", "").strip()
+    return _PREFIX_RE.sub("", s).strip()
+
+
+def read_letter(s: str, n_options: int | None, allow_lower: bool) -> tuple[str | None, str | None]:
+    """``(letter, content)`` when ``s`` names one option (``B``, ``(B)``, ``B.``, ``B: 14``, ``Option B``).
+
+    ``content`` is what follows the letter (or None). Letters beyond ``n_options`` are not letters.
+    """
+    s = strip_prefix(s)
+    m = _LETTER_RE.match(s)
+    if not m:
+        return None, None
+    letter = m.group(1)
+    content = m.group(2) if m.group(2) is not None else m.group(3)
+    if letter.islower() and not allow_lower:
+        return None, None
+    # "B 14" is a letter then content, but "a cat" / "b squared" are words, not option b
+    if m.group(3) is not None and (letter.islower() or re.match(r"^[a-z]", content)):
+        return None, None
+    letter = letter.upper()
+    if n_options is not None and LETTERS.index(letter) >= n_options:
+        return None, None
+    return letter, (content.strip() or None) if content is not None else None
+
+
+def names_several(s: str) -> bool:
+    """True when ``s`` names two or more letters ("A, C", "A and B", "(A)(C)")."""
+    return bool(_MULTI_RE.match(strip_prefix(s)))
+
+
+def split_gold(gold: str) -> tuple[str | None, str | None]:
+    """A letter gold's letter and content: ``C``, ``(C)``, ``C. 154°`` -> ("C", "154°" or None)."""
+    letter, content = read_letter(gold, None, allow_lower=False)
+    return letter, content

@@ -1,0 +1,149 @@
+"""Is a predicted answer equivalent to the gold one? Fast exact rules first, math-verify last."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from reward_fns import numeric
+from reward_fns.normalize import (
+    Norm,
+    clean,
+    is_plain_text,
+    number_with_unit,
+    parse_number,
+    round_to,
+    text_key,
+)
+from reward_fns.symbolic import refusal
+from reward_fns.timeout import get_pool
+
+_OPEN_CLOSE = {"(": ")", "[": "]", "{": "}"}
+
+
+def split_tuple(s: str) -> tuple[str, str, list[str]] | None:
+    """``(a, b)`` / ``[a, b)`` / ``{a, b}`` -> (open, close, items) when the outer brackets enclose all of ``s``
+    and it has a top-level comma; None otherwise."""
+    if len(s) < 3 or s[0] not in "([{" or s[-1] not in ")]}":
+        return None
+    depth, items, start = 0, [], 1
+    for i in range(1, len(s) - 1):
+        c = s[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None  # the first bracket closes before the end: "(1)+(2)"
+        elif c == "," and depth == 0:
+            items.append(s[start:i].strip())
+            start = i + 1
+    if depth != 0 or not items:
+        return None
+    items.append(s[start:-1].strip())
+    return s[0], s[-1], items
+
+
+def split_plain_list(s: str) -> list[str] | None:
+    """``1, 2, 3`` (no brackets, top-level commas) -> items; None when there is no top-level comma."""
+    if "," not in s:
+        return None
+    return split_tuple("(" + s + ")")[2] if split_tuple("(" + s + ")") else None
+
+
+def strip_outer_parens(s: str) -> str:
+    """``((5))`` -> ``5`` (brackets enclosing everything, without a top-level comma)."""
+    for _ in range(64):
+        if len(s) >= 2 and s[0] in _OPEN_CLOSE and s[-1] == _OPEN_CLOSE[s[0]]:
+            inner = s[1:-1]
+            depth = 0
+            ok = True
+            for c in inner:
+                if c in "([{":
+                    depth += 1
+                elif c in ")]}":
+                    depth -= 1
+                    if depth < 0:
+                        ok = False
+                        break
+            if ok and depth == 0 and split_tuple(s) is None:
+                s = inner.strip()
+                continue
+        break
+    return s
+
+
+def as_number(n: Norm) -> Fraction | None:
+    """The exact value of a cleaned answer, accepting a trailing unit (``5 cm``)."""
+    x = parse_number(n.text)
+    if x is None:
+        x = number_with_unit(n.text)
+    return x
+
+
+def numbers_equal(p: Fraction, pn: Norm, g: Fraction, gn: Norm, precision: int | None) -> bool:
+    """Exact equality (or equality after rounding to ``precision`` decimals); a percent sign on one side
+    only may also mean the value divided by 100."""
+    candidates = [(p, g)]
+    if pn.percent != gn.percent:
+        candidates.append((p / 100, g) if pn.percent else (p, g / 100))
+    for a, b in candidates:
+        if precision is not None:
+            if round_to(a, precision) == round_to(b, precision):
+                return True
+        elif a == b:
+            return True
+    return False
+
+
+def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: float | None = None,
+               symbolic: bool = True) -> tuple[bool, str]:
+    """``(equal, reason)``: exact text, numbers, tuples/intervals, plain words, then (if ``symbolic``)
+    math-verify in a time-limited worker process."""
+    pn, gn = clean(pred), clean(gold)
+    p, g = strip_outer_parens(pn.text), strip_outer_parens(gn.text)
+    pn, gn = Norm(p, pn.percent, pn.degree), Norm(g, gn.percent, gn.degree)
+    if not p:
+        return False, "empty_pred"
+    if p == g and pn.percent == gn.percent:
+        return True, "exact"
+    gx = as_number(gn)
+    if gx is not None:
+        px = as_number(pn)
+        if px is not None:
+            return numbers_equal(px, pn, gx, gn, precision), "number"
+    pt, gt = split_tuple(p), split_tuple(g)
+    if pt or gt:
+        pt = pt or (("", "", split_plain_list(p)) if split_plain_list(p) else None)
+        gt = gt or (("", "", split_plain_list(g)) if split_plain_list(g) else None)
+        if pt and gt:
+            if pt[0] and gt[0] and (pt[0], pt[1]) != (gt[0], gt[1]):
+                return False, "tuple_brackets"
+            if len(pt[2]) != len(gt[2]):
+                return False, "tuple_length"
+            for a, b in zip(pt[2], gt[2]):
+                ok, why = equivalent(a, b, precision=precision, limit_s=limit_s, symbolic=symbolic)
+                if not ok:
+                    return False, "tuple_item:" + why
+            return True, "tuple"
+    if is_plain_text(p) or is_plain_text(g):
+        if text_key(p) == text_key(g):
+            return True, "text"
+        if is_plain_text(p) and is_plain_text(g):
+            return False, "text"
+    if text_key(p) == text_key(g) and pn.percent == gn.percent:
+        return True, "text"
+    if pn.percent == gn.percent:  # closed forms (2\sqrt{3}, \frac{\pi}{3}) by a bounded float evaluator
+        if precision is not None:
+            a, b = numeric.value(p), numeric.value(g)
+            if a is not None and b is not None:
+                return round_to(Fraction(a), precision) == round_to(Fraction(b), precision), "numeric"
+        decided = numeric.compare(p, g)
+        if decided is not None:
+            return decided, "numeric"
+    if not symbolic:
+        return False, "no_fast_match"
+    why = refusal(p) or refusal(g)
+    if why:
+        return False, "refused:" + why
+    verdict, reason = get_pool().check(p, g, precision, limit_s)
+    return bool(verdict), reason

@@ -1,0 +1,149 @@
+"""The one grader behind every reward face and the evaluation: ``grade`` a response, ``grade_answer`` a
+prediction. Never raises: any failure is a wrong answer with the reason recorded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reward_fns.choices import LETTERS, names_several, parse_options, read_letter, split_gold
+from reward_fns.equivalence import equivalent
+from reward_fns.extract import _match_brace, extract_answer
+from reward_fns.normalize import clean
+
+__all__ = ["Verdict", "extract_answer", "grade", "grade_answer"]
+
+log = logging.getLogger(__name__)
+
+MAX_PRED_CHARS = 1000
+_NULL_GOLDS = {"", "none", "null", "nan", "n/a", "undefined"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of grading one answer. ``reason`` says which rule decided (or why it is 0)."""
+
+    correct: bool
+    pred: str | None
+    reason: str
+    gold_letter: str | None = None
+    pred_letter: str | None = None
+
+
+def _gold_problem(gold: str) -> str | None:
+    """Why ``gold`` cannot be graded against (empty, "None", unbalanced braces), else None."""
+    if clean(gold).text.strip().lower() in _NULL_GOLDS:
+        return "bad_gold:empty"
+    depth = 0
+    for c in gold.replace("\\{", "").replace("\\}", ""):
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return "bad_gold:unbalanced"
+    if depth != 0:
+        return "bad_gold:unbalanced"
+    return None
+
+
+def _find_option(text: str, options: Sequence[str]) -> list[int]:
+    """Indices of the options ``text`` equals (fast rules only: no symbolic work per option)."""
+    return [i for i, opt in enumerate(options) if opt and equivalent(text, opt, symbolic=False)[0]]
+
+
+def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options: list[str] | None,
+                  precision: int | None, limit_s: float | None) -> Verdict:
+    n = len(options) if options else None
+    hits = _find_option(pred, options) if options else []
+    if not hits and names_several(pred):
+        return Verdict(False, pred, "choice_several_letters", gold_letter)
+    letter, content = read_letter(pred, n, allow_lower=True)
+    if letter is not None:
+        idx = LETTERS.index(letter)
+        if content and options and idx < len(options):
+            named_ok = bool(_find_option(content, [options[idx]]))
+            others = [i for i in _find_option(content, options) if i != idx]
+            if not named_ok and others:
+                return Verdict(False, pred, "choice_letter_content_conflict", gold_letter, letter)
+        return Verdict(letter == gold_letter, pred, "choice_letter", gold_letter, letter)
+    if hits:
+        gold_idx = LETTERS.index(gold_letter)
+        return Verdict(gold_idx in hits, pred, "choice_content", gold_letter, LETTERS[hits[0]])
+    if gold_content:
+        ok, why = equivalent(pred, gold_content, precision=precision, limit_s=limit_s)
+        return Verdict(ok, pred, "choice_gold_content:" + why, gold_letter)
+    return Verdict(False, pred, "choice_unmatched", gold_letter)
+
+
+def _grade(pred: str | None, gold: object, options: Sequence[str] | None, problem: str | None,
+           precision: int | None, limit_s: float | None) -> Verdict:
+    if pred is None:
+        return Verdict(False, None, "no_answer")
+    pred = pred.strip()
+    if gold is None:
+        return Verdict(False, pred, "bad_gold:none")
+    gold = str(gold).strip()
+    bad = _gold_problem(gold)
+    if bad:
+        return Verdict(False, pred, bad)
+    if not pred or not clean(pred).text:
+        return Verdict(False, pred, "empty_pred")
+    if len(pred) > MAX_PRED_CHARS:
+        return Verdict(False, pred[:100], "pred_too_long")
+    if _match_brace("{" + pred + "}", 0) is None:
+        return Verdict(False, pred, "pred_unbalanced")
+    opts = [str(o).strip() for o in options] if options is not None and len(options) > 0 else None
+    opts = opts or parse_options(problem)
+    gold_letter, gold_content = split_gold(gold)
+    if gold_letter is not None and opts is not None and LETTERS.index(gold_letter) >= len(opts):
+        gold_letter = None  # a gold like "E" with four options is not a letter
+    if gold_letter is None and opts:
+        hits = _find_option(gold, opts)
+        if hits:
+            gold_letter, gold_content = LETTERS[hits[0]], gold
+    if gold_letter is not None:
+        if gold_content is None and opts:
+            gold_content = opts[LETTERS.index(gold_letter)]
+        return _grade_choice(pred, gold_letter, gold_content, opts, precision, limit_s)
+    if opts:
+        letter, _ = read_letter(pred, len(opts), allow_lower=False)
+        if letter is not None:
+            ok, why = equivalent(opts[LETTERS.index(letter)], gold, precision=precision, limit_s=limit_s)
+            return Verdict(ok, pred, "choice_letter_to_content:" + why, None, letter)
+    ok, why = equivalent(pred, gold, precision=precision, limit_s=limit_s)
+    return Verdict(ok, pred, why)
+
+
+def _as_precision(value: object) -> int | None:
+    """An int number of decimals, or None for missing values (None, NaN, "", non-numbers)."""
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(f) if f == f and 0 <= f <= 20 else None
+
+
+def grade_answer(pred: str | None, gold: object, *, options: Sequence[str] | None = None,
+                 problem: str | None = None, precision: int | None = None,
+                 limit_s: float | None = None) -> Verdict:
+    """Grade an already-extracted prediction against ``gold``.
+
+    ``options``: the item's choices (first is A); else they are parsed from ``problem``. ``precision``:
+    decimals to round numbers to (MathVista), else numbers must be exactly equal. ``limit_s``: hard limit
+    for the symbolic fallback (default ``RLCS_REWARD_TIMEOUT`` or 3 s).
+    """
+    try:
+        precision = _as_precision(precision)
+        return _grade(pred, gold, options, problem, precision, limit_s)
+    except Exception as e:  # never raise into a trainer or an evaluation loop
+        log.warning("grading failed: %r", e)
+        return Verdict(False, pred if isinstance(pred, str) else None, f"error:{type(e).__name__}")
+
+
+def grade(response: str, gold: object, *, options: Sequence[str] | None = None, problem: str | None = None,
+          precision: int | None = None, limit_s: float | None = None) -> Verdict:
+    """Grade a full response: its last ``\\boxed{}`` (else ``<answer>``) against ``gold``; no answer is 0."""
+    try:
+        pred = extract_answer(response)
+    except Exception as e:
+        return Verdict(False, None, f"error:{type(e).__name__}")
+    return grade_answer(pred, gold, options=options, problem=problem, precision=precision, limit_s=limit_s)

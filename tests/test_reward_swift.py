@@ -1,0 +1,32 @@
+"""The ms-swift face: loaded the way ``--external_plugins`` loads it, registered in swift's ``orms``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reward_cases import CASES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow  # importing swift alone takes 15-50 s on a shared 2-core machine
+def test_swift_plugin_registers_orms_and_scores():
+    from swift.rewards import orms
+    from swift.utils.utils import import_external_file
+
+    import_external_file(str(ROOT / "reward_fns" / "swift_orm.py"))  # what --external_plugins does
+    assert str(ROOT / "reward_fns") not in sys.path  # our verl.py must not shadow the verl package
+    acc, fmt = orms["rlcs_accuracy"](), orms["rlcs_format"]()
+    cases = [c for c in CASES if len(c.full_response) < 2000][:60]
+    got = acc(completions=[c.full_response for c in cases], solution=[c.gold for c in cases],
+              options=[c.options for c in cases], problem=[c.problem for c in cases],
+              precision=[c.precision for c in cases], messages=[[] for _ in cases])
+    assert got == [1.0 if c.expected else 0.0 for c in cases]
+    conversational = [[{"role": "assistant", "content": r"Adding the numbers step by step gives \boxed{5}"}]]
+    assert acc(completions=conversational, solution=["5"]) == [1.0]
+    assert fmt(completions=["Adding the two numbers step by step gives " + r"\boxed{5}", r"\boxed{5}\boxed{5}"]) \
+        == [1.0, 0.0]
