@@ -1,0 +1,104 @@
+"""RL data (train) and the validation set -> parquet in verl's RL schema.
+
+One row per problem::
+
+    data_source   "WaltonFuture/Multimodal-RL-Data"        (the source reference)
+    prompt        [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "<image>problem"}]
+    images        [{"bytes": <RGB png/jpeg>, "max_pixels": 1204224, "min_pixels": 262144}, ...]
+    ability       "math"
+    reward_model  {"style": "rule", "ground_truth": answer}
+    extra_info    {"index": source row, "split": split, "options": ["3", "4", ...] or null, "prompt_tokens": n}
+
+verl has no data-level pixel limits: qwen_vl_utils reads `max_pixels` / `min_pixels` from each image
+dict, so the paper's limits travel with the images. `options` are parsed with reward_fns' own parser,
+so the reward sees exactly what the converter saw. The machinery is recipes/rowdata.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recipes.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
+from recipes.rowdata import Job, RowSettings, SourceSpec, prepare_row, run_job
+from reward_fns.choices import parse_options
+
+DEFAULT_TRAIN = "WaltonFuture/Multimodal-RL-Data"
+DEFAULT_VAL = "hiyouga/geometry3k"
+ROW_GROUP_ROWS = 256
+
+
+def schema() -> Any:
+    """The parquet schema (fixed, so every chunk and the final file agree)."""
+    import pyarrow as pa
+
+    return pa.schema([
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("max_pixels", pa.int64()),
+                                       ("min_pixels", pa.int64())]))),
+        ("ability", pa.string()),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+        ("extra_info", pa.struct([("index", pa.int64()), ("split", pa.string()),
+                                  ("options", pa.list_(pa.string())), ("prompt_tokens", pa.int64())])),
+    ])
+
+
+def rl_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -> dict[str, Any]:
+    """One source row -> one verl row."""
+    p = prepare_row(row, s)
+    return {
+        "data_source": spec.ref,
+        "prompt": [{"role": "system", "content": s.system_prompt}, {"role": "user", "content": p.problem}],
+        "images": [{"bytes": im.data, "max_pixels": s.max_pixels, "min_pixels": s.min_pixels} for im in p.images],
+        "ability": "math",
+        "reward_model": {"style": "rule", "ground_truth": p.answer.strip()},
+        "extra_info": {"index": index, "split": spec.split, "options": parse_options(p.problem),
+                       "prompt_tokens": p.prompt_tokens},
+    }
+
+
+class ParquetChunks:
+    """Chunks are parquet files; the final file streams their row groups into one parquet."""
+
+    def write_chunk(self, path: Path, records: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(records, schema=schema()), path)
+
+    def finish(self, chunks: list[Path], target: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with pq.ParquetWriter(target, schema()) as writer:
+            buffered: list[Any] = []
+            n = 0
+            for c in chunks:
+                for batch in pq.ParquetFile(c).iter_batches(batch_size=ROW_GROUP_ROWS):
+                    buffered.append(batch)
+                    n += batch.num_rows
+                    if n >= ROW_GROUP_ROWS:
+                        writer.write_table(pa.Table.from_batches(buffered, schema=schema()))
+                        buffered, n = [], 0
+            if buffered or not chunks:
+                writer.write_table(pa.Table.from_batches(buffered, schema=schema()))
+
+
+def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: str, *, model_path: str | None,
+               system_prompt: str = SYSTEM_PROMPT, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIXELS,
+               max_prompt_length: int | None = 2048, on_bad_row: str = "error", num_workers: int = 2,
+               max_rows: int | None = None, batch_size: int = 64, overwrite: bool = False,
+               progress: bool = True) -> dict[str, Any]:
+    """Convert `source` (local `path`, split `split`) into `<out_dir>/<name>.parquet`; return the summary."""
+    if on_bad_row not in ("error", "skip"):
+        raise ValueError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = RowSettings(system_prompt=system_prompt, max_pixels=max_pixels, min_pixels=min_pixels,
+                           max_prompt_length=max_prompt_length, model_path=model_path)
+    job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name=name, suffix=".parquet",
+              row_fn=rl_row, writer=ParquetChunks(), settings=settings, on_bad_row=on_bad_row,
+              num_workers=num_workers, max_rows=max_rows, batch_size=batch_size, overwrite=overwrite,
+              progress=progress)
+    return run_job(job)

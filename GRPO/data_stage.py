@@ -1,0 +1,61 @@
+"""Stage `rl_data`: the RL set and the validation set -> verl parquet (GRPO/convert.py).
+
+Writes `runs/<run>/rl_data/{train,val}.parquet` with `{train,val}.summary.json` (and
+`*.rejects.jsonl` when `data.on_bad_row=skip` rejected rows). An interrupted run resumes after its last
+complete chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from recipes.atomic import OutputExistsError
+from recipes.rowdata import BadRowError
+from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+
+
+class RLDataStage(Stage):
+    name = "rl_data"
+    config_keys = ("data.rl_source", "data.rl_split", "data.val_source", "data.val_split", "data.system_prompt",
+                   "data.max_pixels", "data.min_pixels", "data.max_prompt_length", "data.on_bad_row",
+                   "data.max_rows", "model.path")
+
+    def sources(self, cfg: DictConfig) -> list[Source]:
+        return [Source(str(cfg.data.rl_source), "dataset"), Source(str(cfg.data.val_source), "dataset"),
+                Source(str(cfg.model.path), "model")]
+
+    def plan(self, ctx: StageContext) -> StagePlan:
+        d = ctx.cfg.data
+        return StagePlan(
+            outputs={"train": str(ctx.stage_dir / "train.parquet"), "val": str(ctx.stage_dir / "val.parquet")},
+            notes=[f"convert {d.rl_source} [{d.rl_split}] and {d.val_source} [{d.val_split}] to verl parquet "
+                   f"with {d.num_workers} worker(s); images carry max_pixels={d.max_pixels} "
+                   f"min_pixels={d.min_pixels}; on_bad_row={d.on_bad_row}"],
+        )
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from GRPO.convert import convert_rl
+
+        d = ctx.cfg.data
+        common = dict(model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=str(d.system_prompt),
+                      max_pixels=int(d.max_pixels), min_pixels=int(d.min_pixels),
+                      max_prompt_length=d.max_prompt_length, on_bad_row=str(d.on_bad_row),
+                      num_workers=int(d.num_workers), max_rows=d.max_rows)
+        try:
+            train = convert_rl(str(d.rl_source), ctx.resolve(str(d.rl_source)), str(d.rl_split), ctx.stage_dir,
+                               "train", **common)
+            val = convert_rl(str(d.val_source), ctx.resolve(str(d.val_source)), str(d.val_split), ctx.stage_dir,
+                             "val", **common)
+        except (BadRowError, OutputExistsError) as err:
+            raise StageError(f"stage 'rl_data': {err}") from err
+        out = {"train": train["output"], "val": val["output"], "rows_train": train["rows"],
+               "rows_val": val["rows"], "rejected": train["rejected"] + val["rejected"]}
+        rejects = [s["rejects"] for s in (train, val) if s["rejects"]]
+        if rejects:
+            out["rejects"] = rejects
+        return out
+
+
+STAGE = RLDataStage()

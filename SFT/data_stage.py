@@ -1,0 +1,53 @@
+"""Stage `sft_data`: the cold-start set -> ms-swift JSON lines + image files (SFT/convert.py).
+
+Writes `runs/<run>/sft_data/{train.jsonl, images/, train.summary.json}` (and `train.rejects.jsonl` when
+`data.on_bad_row=skip` rejected rows). An interrupted run resumes after its last complete chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from recipes.atomic import OutputExistsError
+from recipes.rowdata import QWEN_MIN_PIXELS, BadRowError
+from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+
+
+class SFTDataStage(Stage):
+    name = "sft_data"
+    config_keys = ("data.sft_source", "data.sft_split", "data.system_prompt", "data.max_pixels",
+                   "data.max_prompt_length", "data.on_bad_row", "data.max_rows", "model.path")
+
+    def sources(self, cfg: DictConfig) -> list[Source]:
+        return [Source(str(cfg.data.sft_source), "dataset"), Source(str(cfg.model.path), "model")]
+
+    def plan(self, ctx: StageContext) -> StagePlan:
+        d = ctx.cfg.data
+        return StagePlan(
+            outputs={"train": str(ctx.stage_dir / "train.jsonl"), "images": str(ctx.stage_dir / "images")},
+            notes=[f"convert {d.sft_source} [{d.sft_split}] to ms-swift JSON lines with {d.num_workers} worker(s); "
+                   f"rows over {d.max_prompt_length} prompt tokens or {d.max_pixels} pixels: on_bad_row={d.on_bad_row}"],
+        )
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from SFT.convert import convert_sft
+
+        d = ctx.cfg.data
+        try:
+            s = convert_sft(
+                str(d.sft_source), ctx.resolve(str(d.sft_source)), str(d.sft_split), ctx.stage_dir,
+                model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=str(d.system_prompt),
+                max_pixels=int(d.max_pixels), min_pixels=QWEN_MIN_PIXELS, max_prompt_length=d.max_prompt_length,
+                on_bad_row=str(d.on_bad_row), num_workers=int(d.num_workers), max_rows=d.max_rows,
+            )
+        except (BadRowError, OutputExistsError) as err:
+            raise StageError(f"stage 'sft_data': {err}") from err
+        out = {"train": s["output"], "images": s["images"], "rows": s["rows"], "rejected": s["rejected"]}
+        if s["rejects"]:
+            out["rejects"] = s["rejects"]
+        return out
+
+
+STAGE = SFTDataStage()

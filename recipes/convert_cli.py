@@ -1,0 +1,68 @@
+"""What the two converter CLIs (scripts/convert_sft_data.py, scripts/convert_rl_data.py) share:
+common flags with defaults from recipes.config, source resolution, error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from recipes.atomic import OutputExistsError
+from recipes.config import DataConfig, ModelConfig
+from recipes.hub import SourceError, resolve
+from recipes.rowdata import BadRowError
+from recipes.stage import Source
+
+ERRORS_HELP = """\
+Every bad row stops the run (--on_bad_row error) with the dataset, split, row index, column and reason:
+missing column, empty problem / answer, undecodable or zero-size image, <image> placeholders that do
+not match the images, an image above --max_pixels after Qwen's resize, a prompt above
+--max_prompt_length tokens. With --on_bad_row skip they go to <out>/<name>.rejects.jsonl instead.
+A rerun after an interruption resumes; a finished output made with other settings is kept unless
+--overwrite is given."""
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    d, m = DataConfig(), ModelConfig()
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--model", default=m.path, help="model whose tokenizer / processor count prompt tokens: hub id, "
+                   f"local dir or tiny:model (default {m.path}); 'none' skips the token check")
+    p.add_argument("--system_prompt", default=d.system_prompt, help="system prompt (default: the paper's)")
+    p.add_argument("--max_pixels", type=int, default=d.max_pixels, help=f"per-image pixel ceiling (default {d.max_pixels})")
+    p.add_argument("--max_prompt_length", type=int, default=d.max_prompt_length,
+                   help=f"prompt token limit, images included (default {d.max_prompt_length})")
+    p.add_argument("--on_bad_row", choices=("error", "skip"), default=d.on_bad_row,
+                   help="stop at the first bad row, or write it to the rejects file and go on (default error)")
+    p.add_argument("--num_workers", type=int, default=d.num_workers, help=f"worker processes (default {d.num_workers})")
+    p.add_argument("--max_rows", type=int, default=d.max_rows, help="convert only the first N rows")
+    p.add_argument("--batch_size", type=int, default=64, help="rows per batch / output chunk (default 64)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished output made with other settings")
+    p.add_argument("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE=1 does too)")
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def local(ref: str, kind: str, offline: bool) -> str:
+    """Hub id, path or tiny:<name> -> local path (fetched into the HF cache when needed)."""
+    return str(resolve(Source(ref, kind), None, offline))
+
+
+def model_path(args: argparse.Namespace) -> str | None:
+    return None if args.model.lower() == "none" else local(args.model, "model", args.offline)
+
+
+def run_cli(convert: Callable[[], list[dict[str, Any]]]) -> int:
+    """Run `convert`, print each summary, turn expected failures into a one-line error and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        summaries = convert()
+    except (BadRowError, OutputExistsError, SourceError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for s in summaries:
+        rate = f", {s['rows_per_s']} rows/s" if s.get("rows_per_s") else ""
+        rej = f" (rejects: {s['rejects']})" if s.get("rejects") else ""
+        print(f"{s['dataset']} [{s['split']}] -> {s['output']}: {s['rows']} rows, {s['rejected']} rejected{rej}"
+              f"{rate}")
+    return 0

@@ -1,0 +1,46 @@
+"""Convert the RL set and the validation set to parquet in verl's RL schema.
+
+Output: <out>/train.parquet and <out>/val.parquet (data_source, prompt with the system prompt and
+<image> placeholders, images as {bytes, max_pixels, min_pixels}, ability, reward_model {style: rule,
+ground_truth}, extra_info {index, split, options, prompt_tokens}) with their summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from recipes.config import DataConfig
+from recipes.convert_cli import ERRORS_HELP, add_common_args, local, model_path, run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    d = DataConfig()
+    p = argparse.ArgumentParser(description=__doc__, epilog=ERRORS_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", default=d.rl_source, help=f"RL set: hub id, local dir or tiny:rl (default {d.rl_source})")
+    p.add_argument("--split", default=d.rl_split, help=f"RL split (default {d.rl_split})")
+    p.add_argument("--val_source", default=d.val_source,
+                   help=f"validation set (default {d.val_source}); 'none' skips it")
+    p.add_argument("--val_split", default=d.val_split, help=f"validation split (default {d.val_split})")
+    p.add_argument("--min_pixels", type=int, default=d.min_pixels, help=f"per-image pixel floor (default {d.min_pixels})")
+    add_common_args(p)
+    args = p.parse_args(argv)
+
+    def convert() -> list[dict]:
+        from GRPO.convert import convert_rl
+
+        common = dict(model_path=model_path(args), system_prompt=args.system_prompt, max_pixels=args.max_pixels,
+                      min_pixels=args.min_pixels, max_prompt_length=args.max_prompt_length,
+                      on_bad_row=args.on_bad_row, num_workers=args.num_workers, max_rows=args.max_rows,
+                      batch_size=args.batch_size, overwrite=args.overwrite, progress=not args.no_progress)
+        jobs = [(args.source, args.split, "train")]
+        if args.val_source.lower() != "none":
+            jobs.append((args.val_source, args.val_split, "val"))
+        return [convert_rl(ref, local(ref, "dataset", args.offline), split, args.out, name, **common)
+                for ref, split, name in jobs]
+
+    return run_cli(convert)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
