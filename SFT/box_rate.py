@@ -1,0 +1,102 @@
+"""Share of prompts a model answers with a closed `\\boxed{...}`: did cold-start SFT teach the answer format?
+
+Greedy generation with transformers on the prompts (system + user turn) of an ms-swift JSONL, the same
+file `swift sft` trained on. Independent of the evaluation package on purpose: it measures the format,
+not correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def has_closed_box(text: str) -> bool:
+    """True when `text` contains `\\boxed{` whose braces close (nested braces allowed)."""
+    start = text.find("\\boxed{")
+    while start != -1:
+        depth = 0
+        for ch in text[start + len("\\boxed"):]:
+            depth += ch == "{"
+            depth -= ch == "}"
+            if depth == 0:
+                return True
+        start = text.find("\\boxed{", start + 1)
+    return False
+
+
+@dataclass
+class BoxRate:
+    """Result of one measurement."""
+
+    prompts: int
+    boxed: int
+    seconds: float
+    samples: list[str] = field(default_factory=list)
+    """The first few generations, for a human to look at."""
+
+    @property
+    def share(self) -> float:
+        return self.boxed / self.prompts if self.prompts else 0.0
+
+
+def read_prompts(jsonl: str | Path, limit: int | None = None) -> list[dict]:
+    """Rows of an ms-swift JSONL with the assistant turn removed."""
+    rows = []
+    with open(jsonl, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                msgs = [m for m in row["messages"] if m["role"] != "assistant"]
+                rows.append({"messages": msgs, "images": row.get("images") or []})
+                if limit and len(rows) >= limit:
+                    break
+    return rows
+
+
+def _hf_messages(messages: list[dict]) -> list[dict]:
+    """ms-swift `<image>` tags -> transformers' typed content parts."""
+    out = []
+    for m in messages:
+        parts: list[dict] = []
+        for i, chunk in enumerate(str(m["content"]).split("<image>")):
+            if i:
+                parts.append({"type": "image"})
+            if chunk:
+                parts.append({"type": "text", "text": chunk})
+        out.append({"role": m["role"], "content": parts})
+    return out
+
+
+def measure(model_dir: str | Path, jsonl: str | Path, limit: int | None = None, max_new_tokens: int = 128,
+            max_pixels: int | None = None, n_samples: int = 3) -> BoxRate:
+    """Greedy-generate on the prompts of `jsonl` with the model in `model_dir`; count closed boxes."""
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(0)
+    kwargs = {"max_pixels": max_pixels} if max_pixels else {}
+    processor = AutoProcessor.from_pretrained(str(model_dir), **kwargs)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    rows = read_prompts(jsonl, limit)
+    boxed, samples, t0 = 0, [], time.perf_counter()
+    for i, row in enumerate(rows, 1):
+        text = processor.apply_chat_template(_hf_messages(row["messages"]), add_generation_prompt=True,
+                                             tokenize=False)
+        images = [Image.open(p).convert("RGB") for p in row["images"]] or None
+        inputs = processor(text=[text], images=images, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        answer = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+        boxed += has_closed_box(answer)
+        if len(samples) < n_samples:
+            samples.append(answer)
+        if i % 16 == 0:
+            log.info("box rate: %d/%d prompts, %d boxed", i, len(rows), boxed)
+    return BoxRate(len(rows), boxed, round(time.perf_counter() - t0, 1), samples)

@@ -1,0 +1,116 @@
+"""Stage `sft`: the paper's cold-start SFT as one `swift sft` run (ms-swift 4.6).
+
+Reads the sft_data stage's JSONL and the base model; writes under `runs/<run>/sft/`: `system.txt`,
+`log.txt` (the streamed ms-swift output, appended across attempts) and `output/` (ms-swift's own
+`checkpoint-N/`, `logging.jsonl`, `args.json`, tensorboard `runs/`). A rerun resumes from the last
+complete checkpoint with ms-swift's `--resume_from_checkpoint`. The checkpoint handed to GRPO
+(`sft.checkpoint`: last, or best by eval loss) is recorded as the output `checkpoint`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from recipes.atomic import atomic_write_text
+from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from SFT import checkpoints as ckpts
+from SFT.checks import check_dataset, check_model_dir
+from SFT.flags import SFTPaths, build_command, gradient_accumulation, on_gpu, world_size
+
+log = logging.getLogger(__name__)
+
+
+def _model_path(ctx: StageContext) -> str:
+    """The resolved model dir; in a dry run, the local cache copy when there is one (read-only lookup), so
+    the command printed for another node's rank is the one to run."""
+    ref = str(ctx.cfg.model.path)
+    resolved = ctx.resolve(ref)
+    if resolved != ref or not ctx.dry_run or ref.startswith("tiny:"):
+        return resolved
+    from recipes import hub
+
+    try:
+        return str(hub.resolve(Source(ref, "model"), ctx.cfg.hub.cache_dir, offline=True))
+    except Exception:  # not fetched yet: the plan shows the reference as given
+        return ref
+
+
+class SFTStage(Stage):
+    name = "sft"
+    depends_on = ("sft_data",)
+    config_keys = ("model", "sft", "data.system_prompt", "data.max_pixels", "cluster")
+
+    def sources(self, cfg: DictConfig) -> list[Source]:
+        return [Source(str(cfg.model.path), "model")]
+
+    def _paths(self, ctx: StageContext) -> SFTPaths:
+        out = ctx.stage_dir / "output"
+        resume = ckpts.last_checkpoint(out)  # read-only: a dry run shows the resume too
+        return SFTPaths(
+            model=_model_path(ctx),
+            dataset=ctx.output_of("sft_data", "train"),
+            output_dir=str(out.resolve()),
+            system_file=str((ctx.stage_dir / "system.txt").resolve()),
+            resume_from=str(resume) if resume else None,
+        )
+
+    def plan(self, ctx: StageContext) -> StagePlan:
+        cfg = ctx.cfg
+        paths = self._paths(ctx)
+        notes = [
+            f"global batch {cfg.sft.global_batch_size} = {cfg.sft.per_device_train_batch_size} per device x "
+            f"{cfg.cluster.nproc_per_node} processes per node x {cfg.cluster.nnodes} node(s) x "
+            f"{gradient_accumulation(cfg.sft, cfg.cluster)} accumulation steps",
+            f"system prompt written to {paths.system_file}: {cfg.data.system_prompt!r}",
+        ]
+        if cfg.sft.deepspeed and not on_gpu(cfg.cluster):
+            notes.append(f"deepspeed {cfg.sft.deepspeed} dropped: cluster.device=cpu (DeepSpeed needs a GPU)")
+        if world_size(cfg.cluster) > 1 or on_gpu(cfg.cluster):
+            notes.append(f"torchrun via NPROC_PER_NODE/NNODES: run the same command on each of the "
+                         f"{cfg.cluster.nnodes} node(s) with its own cluster.node_rank")
+        notes.append("on rerun: resumes from the last complete checkpoint-N in output/ (ms-swift resume)")
+        return StagePlan(
+            commands=[build_command(cfg, paths)],
+            outputs={"checkpoint": f"{paths.output_dir}/checkpoint-<N> ({cfg.sft.checkpoint})",
+                     "output_dir": paths.output_dir, "log": str(ctx.stage_dir / "log.txt")},
+            notes=notes,
+        )
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        cfg = ctx.cfg
+        paths = self._paths(ctx)
+        check_model_dir(paths.model)
+        rows = check_dataset(paths.dataset)
+        cmd = build_command(cfg, paths)  # validates extra_args and the batch geometry before anything runs
+        atomic_write_text(paths.system_file, str(cfg.data.system_prompt))
+        if paths.resume_from:
+            log.info("sft: resuming from %s", paths.resume_from)
+        log.info("sft: %d training rows; output %s", rows, paths.output_dir)
+        ctx.run_command(cmd, "log.txt")
+        return self.outputs(cfg, Path(paths.output_dir), rows, ctx.stage_dir / "log.txt")
+
+    @staticmethod
+    def outputs(cfg: DictConfig, output_dir: Path, rows: int, log_path: Path) -> dict[str, Any]:
+        """The manifest entry: the chosen checkpoint for GRPO, plus the last and the best."""
+        last = ckpts.last_checkpoint(output_dir)
+        if last is None:
+            raise StageError(f"swift sft exited cleanly but wrote no complete checkpoint in {output_dir}")
+        best = ckpts.best_checkpoint(output_dir)
+        if cfg.sft.checkpoint == "best" and best is None:
+            raise StageError(
+                f"sft.checkpoint=best but no eval loss was recorded in {last}/trainer_state.json "
+                "(sft.split_dataset_ratio is 0?); use sft.checkpoint=last or enable evaluation"
+            )
+        chosen = best if cfg.sft.checkpoint == "best" else last
+        return {
+            "checkpoint": str(chosen), "last_checkpoint": str(last), "best_checkpoint": str(best or ""),
+            "global_step": ckpts.global_step(last), "train_rows": rows, "output_dir": str(output_dir),
+            "log": str(log_path),
+        }
+
+
+STAGE = SFTStage()

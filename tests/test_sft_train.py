@@ -1,0 +1,102 @@
+"""A real `swift sft` run of the tiny model on CPU through the runner: checkpoint, manifest, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recipes.compose import compose
+from recipes.config import SYSTEM_PROMPT
+from recipes.runner import Runner
+from recipes.stage import Stage, StageContext, StagePlan
+from SFT.box_rate import has_closed_box, read_prompts
+from SFT.train_stage import STAGE
+
+
+def write_swift_jsonl(dataset_dir: Path, out_dir: Path, limit: int | None = None) -> Path:
+    """The tiny cold-start set as ms-swift JSONL (messages + image paths), as the sft_data stage writes it."""
+    from datasets import load_dataset
+
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, row in enumerate(load_dataset(str(dataset_dir), split="train")):
+        if limit is not None and i >= limit:
+            break
+        paths = []
+        for k, image in enumerate(row["images"]):
+            path = out_dir / "images" / f"{i:05d}_{k}.jpg"
+            image.convert("RGB").save(path, "JPEG", quality=90)
+            paths.append(str(path))
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": row["problem"]},
+                    {"role": "assistant", "content": row["answer"]}]
+        lines.append(json.dumps({"messages": messages, "images": paths}))
+    (out_dir / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out_dir / "train.jsonl"
+
+
+class GivenData(Stage):
+    """Stands in for the sft_data stage's output: a JSONL already written by the test."""
+
+    name = "sft_data"
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def plan(self, ctx: StageContext) -> StagePlan:
+        return StagePlan(outputs={"train": str(self.path)})
+
+    def run(self, ctx: StageContext) -> dict:
+        return {"train": str(self.path)}
+
+
+def test_has_closed_box() -> None:
+    assert has_closed_box(r"so \boxed{\frac{3}{4}}.")
+    assert has_closed_box(r"\boxed{ \boxed{1}")
+    assert not has_closed_box(r"answer \boxed{12")
+    assert not has_closed_box("answer 12")
+
+
+@pytest.mark.slow
+def test_tiny_swift_sft_trains_checkpoints_and_resumes(tmp_path: Path, tiny_world) -> None:
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    jsonl = write_swift_jsonl(tiny_world.datasets["cold_start"], tmp_path / "data", limit=12)
+    assert len(read_prompts(jsonl)) == 12
+    overrides = [f"runs_dir={tmp_path / 'runs'}", "stages=[sft_data,sft]", "sft.per_device_train_batch_size=2",
+                 "sft.global_batch_size=2", "sft.save_steps=2", "sft.eval_steps=2", "sft.max_length=512",
+                 "sft.split_dataset_ratio=0.2", "sft.save_total_limit=3", "sft.report_to=[none]",
+                 "+sft.extra_args.max_steps=4"]
+    stages = {"sft_data": GivenData(jsonl), "sft": STAGE}
+    Runner(compose("tiny", overrides), echo=lambda *_: None, stages=stages).run()
+
+    run_dir = tmp_path / "runs" / "tiny"
+    out = run_dir / "sft" / "output"
+    entry = json.loads((run_dir / "manifest.json").read_text())["stages"]["sft"]
+    assert entry["status"] == "done" and entry["outputs"]["global_step"] == 4
+    assert entry["outputs"]["checkpoint"] == str(out / "checkpoint-4")
+    assert Path(entry["outputs"]["best_checkpoint"]).parent == out  # eval loss was recorded
+    assert (run_dir / "sft" / "system.txt").read_text() == SYSTEM_PROMPT
+    log = (run_dir / "sft" / "log.txt").read_text()
+    assert "--system " + str(run_dir / "sft" / "system.txt") in log and "--resume_from_checkpoint" not in log
+    assert (out / "logging.jsonl").is_file()
+    # the checkpoint is a Hugging Face model dir GRPO can start from
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(out / "checkpoint-4"))
+    AutoProcessor.from_pretrained(str(out / "checkpoint-4"))
+    assert model.config.vision_config.depth == 2
+
+    # An interruption after checkpoint-2: the last checkpoint is gone and the stage is left `running`.
+    for f in (out / "checkpoint-4").iterdir():
+        f.unlink() if f.is_file() else None
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["stages"]["sft"]["status"] = "running"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    Runner(compose("tiny", overrides), echo=lambda *_: None, stages=stages).run()
+
+    log = (run_dir / "sft" / "log.txt").read_text().split("\n# ")[-1]  # the second attempt
+    assert f"--resume_from_checkpoint {out / 'checkpoint-2'} --resume_only_model true" in log
+    assert "| 1/4 [" not in log and "| 2/4 [" not in log and "| 4/4 [" in log  # steps 3-4 only
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
+    entry = json.loads((run_dir / "manifest.json").read_text())["stages"]["sft"]
+    assert entry["status"] == "done" and entry["attempts"] == 2
