@@ -1,0 +1,106 @@
+"""Stage 4, `grpo`: verl's `main_ppo` on Ray (or ms-swift GRPO when `grpo.backend=swift`).
+
+verl: the overrides come from GRPO/verl_overrides.py, are checked on the CPU with verl's own config code
+(GRPO/verl_check.py) before the command starts, and the command joins `cluster.address` (RAY_ADDRESS)
+or lets verl's `ray.init()` start a local head. A submitted Ray job sets RAY_ADDRESS itself.
+Outputs: `checkpoint_dir` (runs/<run>/grpo/checkpoints) and `actor` (newest global_step_N/actor).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from GRPO import swift_backend
+from GRPO.merger import CheckpointLayoutError, find_latest_actor_dir
+from GRPO.verl_overrides import verl_overrides
+from recipes.stage import Command, Source, Stage, StageContext, StageError, StagePlan
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+class GRPOStage(Stage):
+    name = "grpo"
+    depends_on = ("rl_data", "sft")
+    config_keys = ("grpo", "data.max_prompt_length", "data.system_prompt", "cluster.nnodes",
+                   "cluster.nproc_per_node", "cluster.device", "model.path")
+
+    def sources(self, cfg: DictConfig) -> list[Source]:
+        if "sft" in cfg.stages:
+            return []
+        return [Source(cfg.model.path, "model")]  # no SFT in this run: it may start from the base model
+
+    # -- verl -------------------------------------------------------------------------------------
+    def _actor_model(self, ctx: StageContext) -> str:
+        if "sft" in ctx.cfg.stages or ctx.has_output("sft", "checkpoint"):
+            return ctx.output_of("sft", "checkpoint")
+        return ctx.resolve(ctx.cfg.model.path)
+
+    def checkpoint_dir(self, ctx: StageContext) -> Path:
+        return (ctx.stage_dir / "checkpoints").resolve()
+
+    def overrides(self, ctx: StageContext) -> list[str]:
+        """The full `main_ppo` override list for this run."""
+        return verl_overrides(
+            ctx.cfg,
+            model_path=self._actor_model(ctx),
+            train_files=ctx.output_of("rl_data", "train"),
+            val_files=ctx.output_of("rl_data", "val"),
+            checkpoint_dir=str(self.checkpoint_dir(ctx)),
+        )
+
+    def command(self, ctx: StageContext) -> Command:
+        env = {"HYDRA_FULL_ERROR": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+        if ctx.cfg.cluster.address:
+            env["RAY_ADDRESS"] = str(ctx.cfg.cluster.address)
+        argv = [sys.executable, "-m", "verl.trainer.main_ppo", *self.overrides(ctx)]
+        return Command(argv=argv, env=env, cwd=str(ctx.stage_dir.resolve()))
+
+    def plan(self, ctx: StageContext) -> StagePlan:
+        if ctx.cfg.grpo.backend == "swift":
+            return swift_backend.plan(ctx)
+        self._check_backend(ctx.cfg)
+        ckpt = self.checkpoint_dir(ctx)
+        where = (f"joins the Ray cluster at {ctx.cfg.cluster.address}" if ctx.cfg.cluster.address
+                 else "verl starts a local Ray head (or joins RAY_ADDRESS, as inside a Ray job)")
+        return StagePlan(
+            commands=[self.command(ctx)],
+            outputs={"checkpoint_dir": str(ckpt), "actor": str(ckpt / "global_step_<N>" / "actor")},
+            notes=[where, "overrides are checked with verl's own config code before the command starts"],
+        )
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        if ctx.cfg.grpo.backend == "swift":
+            return swift_backend.run(ctx)
+        self._check_backend(ctx.cfg)
+        if ctx.cfg.cluster.device != "cuda":
+            raise StageError(
+                f"grpo.backend=verl needs CUDA GPUs (cluster.device={ctx.cfg.cluster.device!r}): verl 0.9.1 cannot "
+                "take a GRPO step on a CPU. Use grpo.backend=swift (the tiny recipe does) or a GPU node "
+                "(recipes/tiny_gpu.sh, recipes/qwen2_5_vl_7b.sh)")
+        from GRPO.verl_check import check_overrides
+
+        cmd = self.command(ctx)
+        check_overrides(cmd.argv[3:])  # a wrong key fails here, before Ray asks for GPUs
+        ckpt = self.checkpoint_dir(ctx)
+        ckpt.mkdir(parents=True, exist_ok=True)  # verl resumes from it (trainer.resume_mode=auto)
+        ctx.run_command(cmd)
+        try:
+            actor = find_latest_actor_dir(ckpt)
+        except CheckpointLayoutError as err:
+            raise StageError(f"verl finished but saved no usable checkpoint ({err}); "
+                             f"check trainer.save_freq and the log in {ctx.stage_dir / 'log.txt'}") from None
+        return {"checkpoint_dir": str(ckpt), "actor": str(actor)}
+
+    @staticmethod
+    def _check_backend(cfg: DictConfig) -> None:
+        if cfg.grpo.backend != "verl":
+            raise StageError(f"grpo.backend={cfg.grpo.backend!r}: expected 'verl' or 'swift'")
+
+
+STAGE = GRPOStage()

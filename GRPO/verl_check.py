@@ -1,0 +1,167 @@
+"""Check our verl overrides with verl's own code, on a CPU, before any GPU is allocated.
+
+- `compose_verl_config`: Hydra-compose verl's `ppo_trainer.yaml` with the overrides (a wrong key fails).
+- `validate_verl_config`: verl's `validate_config` plus its dataclass conversions (actor, rollout,
+  algorithm, ref FSDP) — the checks `main_ppo` runs first.
+- `load_rl_dataset`: the parquet through verl's `create_rl_dataset` (RLHFDataset) with the processor.
+- `load_reward`: verl's `load_reward_manager` with our custom reward; `score_texts` scores responses
+  through the manager's `run_single`, as verl's reward loop does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class VerlConfigError(ValueError):
+    """The overrides do not fit verl's config (unknown key, bad value, failed check)."""
+
+
+def verl_config_dir() -> Path:
+    import verl.trainer
+
+    return Path(verl.trainer.__file__).resolve().parent / "config"
+
+
+def compose_verl_config(overrides: Sequence[str]) -> DictConfig:
+    """verl's `ppo_trainer` config with `overrides`, composed by Hydra exactly as `main_ppo` does."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
+            return compose(config_name="ppo_trainer", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise VerlConfigError(f"verl 0.9.1 rejects the overrides: {err}") from err
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def validate_verl_config(config: DictConfig) -> None:
+    """Run verl's own config checks (those `main_ppo.main` runs) and its typed dataclass conversions."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+    try:
+        resolved = OmegaConf.create(OmegaConf.to_container(config, resolve=True))
+        validate_config(config=resolved, use_reference_policy=need_reference_policy(resolved),
+                        use_critic=need_critic(resolved))
+        for section in ("actor_rollout_ref.rollout", "algorithm", "actor_rollout_ref.ref.fsdp_config"):
+            omega_conf_to_dataclass(OmegaConf.select(resolved, section))
+    except (AssertionError, ValueError, TypeError, KeyError, AttributeError) as err:
+        if isinstance(err, VerlConfigError):
+            raise
+        raise VerlConfigError(f"verl 0.9.1's config checks failed: {type(err).__name__}: {err}") from err
+    if resolved.trainer.use_v1:
+        raise VerlConfigError("trainer.use_v1=true needs transfer_queue, which verl 0.9.1 does not install")
+    if not need_reference_policy(resolved):
+        raise VerlConfigError("the KL loss needs a reference policy, but verl would not create one")
+
+
+def check_overrides(overrides: Sequence[str]) -> DictConfig:
+    """Compose and validate; return verl's resolved config."""
+    config = compose_verl_config(overrides)
+    validate_verl_config(config)
+    return config
+
+
+def model_config(config: DictConfig) -> Any:
+    """verl's HFModelConfig for the actor (loads tokenizer and processor from the model path)."""
+    from verl.utils.config import omega_conf_to_dataclass
+
+    return omega_conf_to_dataclass(config.actor_rollout_ref.model)
+
+
+def load_rl_dataset(config: DictConfig, files: str | Sequence[str], tokenizer: Any, processor: Any) -> Any:
+    """The RL parquet as verl's trainer loads it (`create_rl_dataset` -> RLHFDataset)."""
+    from verl.trainer.ppo.utils import create_rl_dataset
+
+    if processor is None:
+        raise VerlConfigError("verl found no processor for the model: images would be dropped silently")
+    files = [files] if isinstance(files, str) else list(files)
+    return create_rl_dataset(files, config.data, tokenizer, processor, is_train=True)
+
+
+def prompt_inputs(dataset: Any, item: dict[str, Any]) -> dict[str, Any]:
+    """Model inputs for one dataset item, built as verl's agent loop builds them before the rollout:
+    qwen_vl_utils resizes the images (honouring each image's max/min_pixels), the processor expands them."""
+    from verl.utils.tokenizer import build_multimodal_processor_inputs
+
+    messages = item["raw_prompt"]
+    images, videos, _ = dataset._process_multi_modal_info(messages, dataset.image_patch_size, dataset.config)
+    text = dataset.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return build_multimodal_processor_inputs(dataset.processor, text=[text], images=images, videos=videos,
+                                             mm_processor_kwargs=dataset.mm_processor_kwargs)
+
+
+def load_reward(config: DictConfig, tokenizer: Any) -> Any:
+    """verl's reward manager with our custom reward function, loaded by verl's own code."""
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    return load_reward_manager(config, tokenizer)
+
+
+def score_texts(manager: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], responses: Sequence[str]) -> list[dict]:
+    """Score decoded `responses` for parquet `rows` through the manager's `run_single` (verl's reward loop)."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    async def _all() -> list[dict]:
+        out = []
+        for row, text in zip(rows, responses, strict=True):
+            ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids[0]
+            prompt = torch.zeros(4, dtype=torch.long)
+            data = DataProto.from_dict(
+                tensors={"responses": ids[None], "prompts": prompt[None],
+                         "attention_mask": torch.ones(1, len(prompt) + len(ids), dtype=torch.long)},
+                non_tensors={"data_source": np.array([row["data_source"]], dtype=object),
+                             "reward_model": np.array([row["reward_model"]], dtype=object),
+                             "extra_info": np.array([dict(row.get("extra_info") or {})], dtype=object)},
+            )
+            out.append(await manager.run_single(data))
+        return out
+
+    return manager.loop.run_until_complete(_all())  # the loop the manager's executor calls are bound to
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m GRPO.verl_check RECIPE [key=value ...]`: check the recipe's grpo overrides on this CPU."""
+    import argparse
+    import sys
+
+    from recipes.compose import ConfigError, compose
+
+    parser = argparse.ArgumentParser(prog="python -m GRPO.verl_check", description=main.__doc__)
+    parser.add_argument("recipe")
+    parser.add_argument("overrides", nargs="*", help="Hydra key=value overrides on the recipe")
+    args = parser.parse_args(argv)
+    from GRPO.verl_overrides import verl_overrides
+
+    try:
+        cfg = compose(args.recipe, args.overrides)
+        overrides = verl_overrides(cfg, model_path=cfg.model.path, train_files="train.parquet",
+                                   val_files="val.parquet", checkpoint_dir="checkpoints")
+        config = check_overrides(overrides)
+    except (ConfigError, VerlConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    actor = config.actor_rollout_ref.actor
+    print(f"ok: {len(overrides)} overrides accepted by verl; train_batch_size={config.data.train_batch_size} "
+          f"n={config.actor_rollout_ref.rollout.n} ppo_mini_batch_size={actor.ppo_mini_batch_size} "
+          f"lr={actor.optim.lr} kl={actor.kl_loss_type}:{actor.kl_loss_coef}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Send the pipeline (or chosen stages) to a Ray cluster as a Ray job, with the Ray Jobs SDK.
+
+The job's runtime_env carries the project code only (no .git, runs/, data, checkpoints or virtual
+environments) and the tokens the stages need (WANDB_API_KEY, HF_TOKEN, ...) taken from the submitter's
+environment; everything this module prints or returns for display is masked (`recipes.stage.mask_env`).
+Inside the job, RAY_ADDRESS is set by Ray, so verl's `ray.init()` joins the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recipes.stage import mask_env
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+EXCLUDES: tuple[str, ...] = (
+    ".git", ".venv", "venv", "/runs", "/checkpoints", "/outputs", "/wandb", "/data", "*.parquet",
+    "*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.arrow", "*.jsonl", "*.tar", "*.tar.gz",
+    "*.zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "*.egg-info", ".ipynb_checkpoints",
+)
+"""Never uploaded with the job (gitignore syntax, relative to the project root)."""
+
+SECRET_ENV: tuple[str, ...] = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+"""Tokens forwarded from the submitter's environment when set (masked in everything shown)."""
+PASS_ENV: tuple[str, ...] = (
+    "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_MODE", "HF_HOME", "HF_ENDPOINT", "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "RLCS_CACHE",
+)
+"""Plain settings forwarded when set."""
+
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+class JobError(RuntimeError):
+    """A Ray job could not be submitted or failed; the message carries its log tail."""
+
+
+@dataclass
+class JobSpec:
+    """Everything `JobSubmissionClient.submit_job` gets."""
+
+    entrypoint: str
+    runtime_env: dict[str, Any]
+    entrypoint_num_cpus: float = 1
+    entrypoint_num_gpus: float = 0
+    entrypoint_resources: dict[str, float] = field(default_factory=dict)
+    submission_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """The spec with secret values masked: safe to print, log or dump."""
+        env = dict(self.runtime_env)
+        if "env_vars" in env:
+            env["env_vars"] = mask_env(env["env_vars"])
+        return {
+            "entrypoint": self.entrypoint, "runtime_env": env, "entrypoint_num_cpus": self.entrypoint_num_cpus,
+            "entrypoint_num_gpus": self.entrypoint_num_gpus, "entrypoint_resources": self.entrypoint_resources,
+            "submission_id": self.submission_id, "metadata": self.metadata,
+        }
+
+
+def job_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment variables the job needs, read from `environ` (default: this process)."""
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in (*SECRET_ENV, *PASS_ENV) if environ.get(k)}
+
+
+def runtime_env(root: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None,
+                excludes: Sequence[str] = EXCLUDES) -> dict[str, Any]:
+    """runtime_env with the project code as working_dir and the forwarded environment."""
+    env = job_env(environ)
+    env["PYTHONPATH"] = "."  # the unpacked working_dir: `python -m recipes.pipeline` finds the code
+    return {"working_dir": str(root), "excludes": list(excludes), "env_vars": env}
+
+
+def entrypoint(recipe: str, overrides: Sequence[str] = (), stages: Sequence[str] | None = None,
+               python: str = "python") -> str:
+    """Shell command the job runs: the pipeline runner on `recipe` (optionally a subset of stages)."""
+    argv = [python, "-m", "recipes.pipeline", recipe, *overrides]
+    if stages:
+        argv.append(f"stages=[{','.join(stages)}]")
+    return shlex.join(argv)
+
+
+def build_spec(recipe: str, overrides: Sequence[str] = (), stages: Sequence[str] | None = None, *,
+               python: str = "python", num_cpus: float = 1, num_gpus: float = 0,
+               resources: Mapping[str, float] | None = None, submission_id: str | None = None,
+               root: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None) -> JobSpec:
+    """A JobSpec for the pipeline: code-only runtime_env, entrypoint resources, optional job id."""
+    return JobSpec(
+        entrypoint=entrypoint(recipe, overrides, stages, python),
+        runtime_env=runtime_env(root, environ),
+        entrypoint_num_cpus=num_cpus, entrypoint_num_gpus=num_gpus,
+        entrypoint_resources=dict(resources or {}), submission_id=submission_id,
+        metadata={"recipe": recipe, "stages": ",".join(stages or ["<recipe default>"])},
+    )
+
+
+def client(address: str) -> Any:
+    """A Ray Jobs SDK client for the dashboard at `address` (e.g. http://127.0.0.1:8265)."""
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(address)
+
+
+def submit(address: str, spec: JobSpec) -> str:
+    """Submit `spec`; return the job id."""
+    log.info("submitting to %s: %s", address, spec.describe())
+    return client(address).submit_job(
+        entrypoint=spec.entrypoint, runtime_env=spec.runtime_env, submission_id=spec.submission_id,
+        entrypoint_num_cpus=spec.entrypoint_num_cpus, entrypoint_num_gpus=spec.entrypoint_num_gpus,
+        entrypoint_resources=spec.entrypoint_resources or None, metadata=spec.metadata,
+    )
+
+
+def status(address: str, job_id: str) -> str:
+    """PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
+    return str(client(address).get_job_status(job_id).value)
+
+
+def logs(address: str, job_id: str) -> str:
+    return client(address).get_job_logs(job_id)
+
+
+def stop(address: str, job_id: str) -> bool:
+    """Ask Ray to stop the job; True if it was running."""
+    return bool(client(address).stop_job(job_id))
+
+
+def follow(address: str, job_id: str) -> Iterator[str]:
+    """Yield the job's log as it is written, until the job ends."""
+    tailer = client(address).tail_job_logs(job_id)
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(tailer.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.close()
+
+
+def wait(address: str, job_id: str, timeout_s: float = 3600, poll_s: float = 1.0) -> str:
+    """Block until the job ends (or `timeout_s`); return its final status."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = status(address, job_id)
+        if state in TERMINAL:
+            return state
+        if time.monotonic() > deadline:
+            raise JobError(f"job {job_id} still {state} after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def check_succeeded(address: str, job_id: str, timeout_s: float = 3600) -> str:
+    """Wait for the job; raise JobError with its status message and log tail unless it succeeded."""
+    state = wait(address, job_id, timeout_s)
+    if state != "SUCCEEDED":
+        info = client(address).get_job_info(job_id)
+        raise JobError(f"job {job_id} {state}: {info.message}\n--- last lines ---\n{tail(logs(address, job_id))}")
+    return state

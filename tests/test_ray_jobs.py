@@ -1,0 +1,156 @@
+"""Ray job submission against a real Ray head started here on 127.0.0.1 (torn down in a finally)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from recipes import ray_jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "wandb-test-secret-0123456789abcdef"
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """`ray start --head --block` on 127.0.0.1 with its own ports and temp dir; yields the dashboard URL."""
+    temp_dir = tempfile.mkdtemp(prefix="rlcs-ray-", dir="/tmp")  # short: Ray's socket paths are limited
+    ports = {k: _free_port() for k in ("port", "dashboard", "client", "agent", "metrics", "renv", "nm", "om")}
+    venv_bin = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0",
+           "HF_HUB_OFFLINE": "1"}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [
+        f"{venv_bin}/ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+        f"--port={ports['port']}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={ports['dashboard']}", f"--ray-client-server-port={ports['client']}",
+        f"--dashboard-agent-listen-port={ports['agent']}", f"--metrics-export-port={ports['metrics']}",
+        f"--runtime-env-agent-port={ports['renv']}", f"--node-manager-port={ports['nm']}",
+        f"--object-manager-port={ports['om']}", "--num-cpus=2", "--num-gpus=0",
+        "--object-store-memory=200000000", f"--temp-dir={temp_dir}",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    address = f"http://127.0.0.1:{ports['dashboard']}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"ray head exited: {proc.stdout.read()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{address}/api/version", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("ray head did not answer within 120 s")
+            time.sleep(1)
+        yield address
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the group this fixture created: ray start + its processes
+            proc.wait(timeout=60)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_runtime_env_carries_code_only_and_masks_tokens(tmp_path):
+    spec = ray_jobs.build_spec("tiny", ["runs_dir=/x"], ["sft_data"],
+                               environ={"WANDB_API_KEY": SECRET, "HF_TOKEN": "hf_secret", "PATH": "/bin"})
+    env = spec.runtime_env
+    assert env["working_dir"] == str(ROOT)
+    for pattern in (".git", ".venv", "/runs", "*.parquet", "/checkpoints", "*.safetensors"):
+        assert pattern in env["excludes"]
+    assert env["env_vars"]["WANDB_API_KEY"] == SECRET and "PATH" not in env["env_vars"]
+    shown = json.dumps(spec.describe())
+    assert SECRET not in shown and "hf_secret" not in shown and '"WANDB_API_KEY": "***"' in shown
+    assert spec.entrypoint == "python -m recipes.pipeline tiny runs_dir=/x 'stages=[sft_data]'"
+
+
+def _cpu_job(runs_dir: Path) -> tuple[list[str], list[str], str]:
+    """The CPU stages of the tiny pipeline (the data converters) when they have landed, else the grpo plan."""
+    if all(importlib.util.find_spec(m) is not None for m in ("SFT.data_stage", "GRPO.data_stage")):
+        return ["tiny", f"runs_dir={runs_dir}"], ["sft_data", "rl_data"], "real"
+    return ["tiny_gpu", f"runs_dir={runs_dir}", "dry_run=true"], ["grpo"], "dry_run"
+
+
+def test_submitted_pipeline_job_runs_and_its_outputs_are_checked(ray_head, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    args, stages, kind = _cpu_job(tmp_path / "runs")
+    job_id = f"rlcs-test-{os.getpid()}-{int(time.time())}"
+    rc = _cli(["submit", *args, "--stages", ",".join(stages), "--address", ray_head, "--job-id", job_id,
+               "--follow"])
+    printed = capsys.readouterr().out
+    log = ray_jobs.logs(ray_head, job_id)
+    assert rc == 0, log[-3000:]
+    assert ray_jobs.status(ray_head, job_id) == "SUCCEEDED"
+    info = ray_jobs.client(ray_head).get_job_info(job_id)
+    assert info.runtime_env["env_vars"]["WANDB_API_KEY"] == SECRET  # the token reached the job ...
+    assert SECRET not in log and SECRET not in printed  # ... and was never shown
+    if kind == "real":  # the job's stages wrote their outputs where the submitter can read them
+        manifest = json.loads((tmp_path / "runs" / "tiny" / "manifest.json").read_text())
+        sft_data, rl_data = manifest["stages"]["sft_data"], manifest["stages"]["rl_data"]
+        assert sft_data["status"] == rl_data["status"] == "done"
+        lines = Path(sft_data["outputs"]["train"]).read_text().splitlines()
+        assert len(lines) == sft_data["outputs"]["rows"] > 0 and json.loads(lines[0])
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(rl_data["outputs"]["train"])
+        assert table.num_rows == rl_data["outputs"]["rows_train"] > 0
+        assert {"prompt", "images", "reward_model"} <= set(table.column_names)
+        assert SECRET not in json.dumps(manifest)
+    else:  # the job ran the runner with the venv's interpreter and printed verl's full command
+        assert f"{Path(sys.executable).parent}/python -m verl.trainer.main_ppo" in log
+        assert "actor_rollout_ref.rollout.n=4" in log and "trainer.use_v1=false" in log
+    assert f"submitted job {job_id}" in printed
+
+
+def test_failing_job_reports_failure_and_log_tail(ray_head, tmp_path):
+    spec = ray_jobs.build_spec("tiny", [f"runs_dir={tmp_path}", "grpo.rollout_n=not_a_number"], ["grpo"])
+    job_id = ray_jobs.submit(ray_head, spec)
+    with pytest.raises(ray_jobs.JobError) as err:
+        ray_jobs.check_succeeded(ray_head, job_id, timeout_s=300)
+    text = str(err.value)
+    assert "FAILED" in text and "grpo.rollout_n" in text and "--- last lines ---" in text
+    assert _cli(["status", job_id, "--address", ray_head]) == 0
+
+
+def test_stop_a_running_job(ray_head):
+    spec = ray_jobs.build_spec("tiny", [], None)
+    spec.entrypoint = "python -c 'import time; time.sleep(300)'"
+    job_id = ray_jobs.submit(ray_head, spec)
+    deadline = time.monotonic() + 120
+    while ray_jobs.status(ray_head, job_id) == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ray_jobs.stop(ray_head, job_id)
+    assert ray_jobs.wait(ray_head, job_id, timeout_s=120) == "STOPPED"
+
+
+def _cli(argv: list[str]) -> int:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import submit
+    finally:
+        sys.path.pop(0)
+    return submit.main(argv)
