@@ -1,0 +1,470 @@
+"""The one map from our `grpo` / `data` / `model` / `cluster` config to `swift rlhf --rlhf_type grpo` (ms-swift 4.6).
+
+`PARITY` lists every backend-neutral GRPO setting with the paper's value, verl's key (GRPO/verl_overrides.py
+is the verl side) and the ms-swift flag it becomes. Settings ms-swift cannot honour are rows with a
+`warn` (the run goes on and the plan says so) or a `SwiftConfigError` from their value (the run stops before
+anything starts): never dropped silently. `swift_command` is pure: no files are read or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import json
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from recipes.stage import Command
+
+
+class SwiftConfigError(ValueError):
+    """The GRPO settings cannot make a valid `swift rlhf` command (said before anything runs)."""
+
+
+SKIP = object()
+"""A row's value that means "pass no flag" (e.g. vLLM flags when rollouts use transformers)."""
+
+ALL_TOKENS_TOP_K = 1_000_000
+"""`--top_k` that keeps every token: transformers clamps top_k to the vocabulary. Needed because ms-swift's
+transformers engine turns `top_k=-1` into "use the model's generation_config", which for Qwen2.5-VL-Instruct
+is `top_k=1` (greedy: every response of a group identical, every advantage zero)."""
+
+REWARD_ACCURACY = "rlcs_verl_accuracy"
+REWARD_FORMAT = "rlcs_verl_format"
+"""ORM names registered by GRPO/swift_plugin.py (reward_fns' ms-swift face reading verl's parquet columns)."""
+
+
+@dataclass(frozen=True)
+class SwiftPaths:
+    """What one `swift rlhf` run reads and writes (decided by the stage, not by the config)."""
+
+    model: str
+    """Actor (and reference) model directory: the SFT checkpoint, or model.path."""
+    train_file: str
+    """verl-schema parquet from the rl_data stage (ms-swift reads it directly)."""
+    output_dir: str
+    """`checkpoint-N/`, `logging.jsonl`, `args.json` (no versioned subdir)."""
+    val_file: str | None = None
+    """verl-schema validation parquet (used when grpo.val_freq > 0)."""
+    resume_from: str | None = None
+    """ms-swift checkpoint to resume from (model, optimizer, scheduler, RNG, data position)."""
+
+
+def _g(key: str) -> Callable[[DictConfig], Any]:
+    return lambda cfg: cfg.grpo[key]
+
+
+def _world(cfg: DictConfig) -> int:
+    return int(cfg.cluster.nproc_per_node) * int(cfg.cluster.nnodes)
+
+
+def on_cpu(cfg: DictConfig) -> bool:
+    return str(cfg.cluster.device) == "cpu"
+
+
+def uses_vllm(cfg: DictConfig) -> bool:
+    """vLLM colocate rollouts: asked for and possible (a CUDA device)."""
+    return str(cfg.grpo.rollout_engine) == "vllm" and not on_cpu(cfg)
+
+
+def _engine(cfg: DictConfig) -> bool:
+    engine = str(cfg.grpo.rollout_engine)
+    if engine not in ("vllm", "transformers"):
+        raise SwiftConfigError(f"grpo.rollout_engine={engine!r}: the swift backend generates with `vllm` "
+                               "(colocate, GPU) or `transformers`")
+    return uses_vllm(cfg)
+
+
+def _responses_per_update(cfg: DictConfig) -> int:
+    return int(cfg.grpo.global_batch_size) * int(cfg.grpo.rollout_n)
+
+
+def _micro(cfg: DictConfig) -> int:
+    return int(cfg.grpo.micro_batch_size_per_device_for_update)
+
+
+def _grad_accum(cfg: DictConfig) -> int:
+    """Accumulation steps so that one optimizer step sees global_batch_size prompts x rollout_n responses."""
+    per_pass = _micro(cfg) * _world(cfg)
+    total = _responses_per_update(cfg)
+    if per_pass < 1 or total % per_pass:
+        raise SwiftConfigError(
+            f"grpo.global_batch_size x grpo.rollout_n = {cfg.grpo.global_batch_size} x {cfg.grpo.rollout_n} = {total} "
+            f"responses per update is not divisible by micro_batch_size_per_device_for_update x processes = "
+            f"{_micro(cfg)} x {_world(cfg)} = {per_pass}; change one of them"
+        )
+    return total // per_pass
+
+
+def _generation_batch(cfg: DictConfig) -> int:
+    """Responses per rollout (rollout_batch_size prompts x rollout_n): a whole number of updates."""
+    rollout, update = int(cfg.grpo.rollout_batch_size), int(cfg.grpo.global_batch_size)
+    if rollout % update:
+        raise SwiftConfigError(
+            f"grpo.rollout_batch_size={rollout} is not a multiple of grpo.global_batch_size={update} "
+            "(each rollout must feed a whole number of optimizer updates, as in verl and EasyR1)"
+        )
+    _grad_accum(cfg)
+    return rollout * int(cfg.grpo.rollout_n)
+
+
+def _beta(cfg: DictConfig) -> float:
+    if not cfg.grpo.use_kl_loss:
+        return 0.0
+    if str(cfg.grpo.kl_loss_type) not in ("low_var_kl", "k3"):
+        raise SwiftConfigError(
+            f"grpo.kl_loss_type={cfg.grpo.kl_loss_type!r}: ms-swift's GRPO loss has only the k3 estimator "
+            "(verl's low_var_kl, clamped to [-10, 10]); use low_var_kl or the verl backend"
+        )
+    return float(cfg.grpo.kl_coef)
+
+
+def _adv(cfg: DictConfig) -> str:
+    est = str(cfg.grpo.adv_estimator)
+    if est not in ("grpo", "rloo", "reinforce_plus_plus"):
+        raise SwiftConfigError(f"grpo.adv_estimator={est!r}: ms-swift knows grpo, rloo, reinforce_plus_plus")
+    return est
+
+
+def _optim(cfg: DictConfig) -> str:
+    name = str(cfg.grpo.optimizer).lower()
+    mapping = {"adamw": "adamw_torch", "adam": "adamw_torch"}
+    if name not in mapping:
+        raise SwiftConfigError(f"grpo.optimizer={cfg.grpo.optimizer!r}: the swift backend maps adamw only")
+    if name == "adam" and float(cfg.grpo.weight_decay):
+        raise SwiftConfigError("grpo.optimizer=adam with weight_decay > 0 has no ms-swift equivalent; use adamw")
+    return mapping[name]
+
+
+def _report_to(cfg: DictConfig) -> list[str]:
+    known = {"console": None, "wandb": "wandb", "tensorboard": "tensorboard", "swanlab": "swanlab"}
+    out = []
+    for name in cfg.grpo.loggers:
+        if name not in known:
+            raise SwiftConfigError(f"grpo.loggers: {name!r} is not one of {sorted(known)} for the swift backend")
+        if known[name]:
+            out.append(known[name])
+    return out or ["none"]
+
+
+def _reward_funcs(cfg: DictConfig) -> list[str]:
+    w = float(cfg.grpo.format_weight)
+    return [REWARD_ACCURACY, REWARD_FORMAT] if w else [REWARD_ACCURACY]
+
+
+def _reward_weights(cfg: DictConfig) -> Any:
+    w = float(cfg.grpo.format_weight)
+    if not 0.0 <= w <= 1.0:
+        raise SwiftConfigError(f"grpo.format_weight={w} must be in [0, 1]")
+    return [1.0 - w, w] if w else SKIP
+
+
+def _dtype_flags(cfg: DictConfig) -> dict[str, Any]:
+    dtype = str(cfg.model.torch_dtype)
+    return {"torch_dtype": dtype, "bf16": dtype == "bfloat16", "fp16": dtype == "float16"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting: where it lives in our config, the paper's value, verl's key and the ms-swift flag."""
+
+    key: str
+    """Our config key (`grpo.*`, `data.*`, ...)."""
+    paper: str
+    """The reference EasyR1 value."""
+    verl: str
+    """verl 0.9.1 key (GRPO/verl_overrides.py), `-` when verl has none."""
+    flag: str | None
+    """ms-swift flag without `--`, or None when ms-swift has no counterpart (then `warn` says what happens)."""
+    value: Callable[[DictConfig], Any] | None = None
+    """Flag value from the composed config (SKIP passes nothing; may raise SwiftConfigError)."""
+    note: str = ""
+    """How the two backends differ, if at all."""
+    warn: Callable[[DictConfig], str | None] | None = None
+    """A warning for this run's config, or None (for settings ms-swift cannot honour as given)."""
+
+
+def _warn_if(cond: Callable[[DictConfig], bool], text: Callable[[DictConfig], str]) -> Callable[[DictConfig], str | None]:
+    return lambda cfg: text(cfg) if cond(cfg) else None
+
+
+V = "actor_rollout_ref"
+PARITY: tuple[Row, ...] = (
+    # -- data ------------------------------------------------------------------------------------
+    Row("data.max_prompt_length", "2048", "data.max_prompt_length", "max_length", lambda c: c.data.max_prompt_length,
+        "ms-swift's max_length bounds the encoded prompt; longer rows are dropped and resampled "
+        "(`truncation_strategy delete`); the converter already rejects them"),
+    Row("data.max_pixels", "1204224", "(per image dict in the parquet)", "MAX_PIXELS (env)",
+        lambda c: c.data.max_pixels, "ms-swift ignores the per-image keys and reads the environment"),
+    Row("data.min_pixels", "262144", "(per image dict in the parquet)", "MIN_PIXELS (env)",
+        lambda c: c.data.min_pixels, "as max_pixels"),
+    Row("grpo.seed", "1", "data.seed", "seed", _g("seed"), "also `data_seed`"),
+    Row("grpo.seed", "1", "data.seed", "data_seed", _g("seed")),
+    # -- rollout ---------------------------------------------------------------------------------
+    Row("grpo.rollout_n", "10", f"{V}.rollout.n", "num_generations", _g("rollout_n")),
+    Row("grpo.rollout_batch_size", "512", "data.train_batch_size", "generation_batch_size", _generation_batch,
+        "in responses: rollout_batch_size x rollout_n"),
+    Row("grpo.max_response_length", "2048", "data.max_response_length", "max_completion_length",
+        _g("max_response_length")),
+    Row("grpo.temperature", "0.7", f"{V}.rollout.temperature", "temperature", _g("temperature")),
+    Row("grpo.top_p", "0.99", f"{V}.rollout.top_p", "top_p", _g("top_p")),
+    Row("(top_k off)", "-1", f"{V}.rollout.top_k", "top_k", lambda c: -1 if uses_vllm(c) else ALL_TOKENS_TOP_K,
+        f"transformers rollouts pass {ALL_TOKENS_TOP_K} (= every token): ms-swift maps -1 to the model's "
+        "generation_config top_k, 1 for Qwen2.5-VL-Instruct, i.e. greedy groups"),
+    Row("(repetition penalty off)", "1.0", "-", "repetition_penalty", lambda c: 1.0,
+        "explicit, so the model's generation_config (1.05) is not used"),
+    Row("grpo.rollout_engine", "vllm", f"{V}.rollout.name", "use_vllm", _engine,
+        "vLLM colocate on a GPU; transformers generation on a CPU",
+        _warn_if(lambda c: str(c.grpo.rollout_engine) == "vllm" and on_cpu(c),
+                 lambda c: "grpo.rollout_engine=vllm needs a GPU: rollouts use transformers generation on this CPU")),
+    Row("grpo.rollout_engine", "vllm", f"{V}.rollout.mode", "vllm_mode",
+        lambda c: "colocate" if uses_vllm(c) else SKIP),
+    Row("grpo.tensor_parallel_size", "2", f"{V}.rollout.tensor_model_parallel_size", "vllm_tensor_parallel_size",
+        lambda c: c.grpo.tensor_parallel_size if uses_vllm(c) else SKIP, "vLLM only"),
+    Row("grpo.gpu_memory_utilization", "0.6", f"{V}.rollout.gpu_memory_utilization", "vllm_gpu_memory_utilization",
+        lambda c: c.grpo.gpu_memory_utilization if uses_vllm(c) else SKIP, "vLLM only"),
+    Row("grpo.val_temperature", "0.5", f"{V}.rollout.val_kwargs.temperature", None, None,
+        "ms-swift validates with the rollout temperature",
+        _warn_if(lambda c: int(c.grpo.val_freq) > 0 and c.grpo.val_temperature != c.grpo.temperature,
+                 lambda c: f"grpo.val_temperature={c.grpo.val_temperature} is not honoured: ms-swift validates "
+                           f"with the rollout temperature {c.grpo.temperature}")),
+    Row("grpo.val_n", "1", f"{V}.rollout.val_kwargs.n", "num_generations_eval",
+        lambda c: c.grpo.val_n if int(c.grpo.val_freq) > 0 else SKIP),
+    # -- algorithm -------------------------------------------------------------------------------
+    Row("grpo.adv_estimator", "grpo", "algorithm.adv_estimator", "advantage_estimator", _adv,
+        "grpo scales by the group std in both (`scale_rewards group`)"),
+    Row("grpo.adv_estimator", "grpo", "algorithm.norm_adv_by_std_in_grpo", "scale_rewards",
+        lambda c: "group" if _adv(c) == "grpo" else SKIP, "rloo / reinforce_plus_plus keep ms-swift's own scaling"),
+    Row("grpo.use_kl_loss", "true", f"{V}.actor.use_kl_loss", "kl_in_reward", lambda c: False,
+        "KL is a loss term in both; use_kl_loss=false gives beta 0 (no reference model)"),
+    Row("grpo.kl_loss_type", "low_var_kl", f"{V}.actor.kl_loss_type", None, None,
+        "ms-swift's only estimator is k3 = verl's low_var_kl (same [-10, 10] clamp); other types are refused"),
+    Row("grpo.kl_coef", "1.0e-2", f"{V}.actor.kl_loss_coef", "beta", _beta),
+    Row("(policy loss aggregation)", "token mean", f"{V}.actor.loss_agg_mode token-mean", "loss_type",
+        lambda c: "dapo", "ms-swift `dapo` = token mean over the whole update (its `grpo` is sequence mean)"),
+    Row("(clip ratio)", "0.2", f"{V}.actor.clip_ratio", "epsilon", lambda c: 0.2),
+    # -- actor / optimizer -----------------------------------------------------------------------
+    Row("grpo.micro_batch_size_per_device_for_update", "4", f"{V}.actor.ppo_micro_batch_size_per_gpu",
+        "per_device_train_batch_size", _micro),
+    Row("grpo.global_batch_size", "128", f"{V}.actor.ppo_mini_batch_size", "gradient_accumulation_steps",
+        _grad_accum, "global_batch_size x rollout_n / (micro batch x processes)"),
+    Row("grpo.micro_batch_size_per_device_for_experience", "8", f"{V}.rollout.log_prob_micro_batch_size_per_gpu",
+        None, None, "ms-swift computes old/ref log-probs in chunks of per_device_train_batch_size",
+        _warn_if(lambda c: c.grpo.micro_batch_size_per_device_for_experience != _micro(c),
+                 lambda c: "grpo.micro_batch_size_per_device_for_experience="
+                           f"{c.grpo.micro_batch_size_per_device_for_experience} is not honoured: ms-swift uses "
+                           f"the update micro batch ({_micro(c)}) for log-prob forwards")),
+    Row("grpo.learning_rate", "1.0e-6", f"{V}.actor.optim.lr", "learning_rate", _g("learning_rate")),
+    Row("grpo.optimizer", "adamw", f"{V}.actor.optim.optimizer", "optim", _optim),
+    Row("grpo.weight_decay", "1.0e-2", f"{V}.actor.optim.weight_decay", "weight_decay", _g("weight_decay")),
+    Row("grpo.warmup_ratio", "0.0", f"{V}.actor.optim.lr_warmup_steps_ratio", "warmup_ratio", _g("warmup_ratio")),
+    Row("(lr schedule)", "constant", f"{V}.actor.optim.lr_scheduler_type constant", "lr_scheduler_type",
+        lambda c: "constant_with_warmup" if float(c.grpo.warmup_ratio) else "constant",
+        "ms-swift's default is cosine"),
+    Row("grpo.max_grad_norm", "1.0", f"{V}.actor.optim.clip_grad", "max_grad_norm", _g("max_grad_norm")),
+    Row("grpo.padding_free", "true", f"{V}.model.use_remove_padding", "padding_free",
+        lambda c: bool(c.grpo.padding_free) and not on_cpu(c),
+        "ms-swift's padding_free needs flash attention (`attn_impl flash_attn`, GPU)",
+        _warn_if(lambda c: bool(c.grpo.padding_free) and on_cpu(c),
+                 lambda c: "grpo.padding_free=true needs flash attention on a GPU: padded batches on this CPU")),
+    Row("grpo.padding_free", "true", "-", "attn_impl",
+        lambda c: "flash_attn" if c.grpo.padding_free and not on_cpu(c) else SKIP),
+    Row("grpo.gradient_checkpointing", "true", f"{V}.model.enable_gradient_checkpointing", "gradient_checkpointing",
+        _g("gradient_checkpointing")),
+    Row("grpo.freeze_vision_tower", "false", f"{V}.actor.freeze_vision_tower", "freeze_vit",
+        _g("freeze_vision_tower"), "ms-swift freezes the ViT by default"),
+    Row("grpo.freeze_vision_tower", "false", f"{V}.actor.freeze_vision_tower", "freeze_aligner",
+        _g("freeze_vision_tower"), "the merger trains with the tower, as in EasyR1"),
+    Row("grpo.param_offload", "true", f"{V}.actor.fsdp_config.param_offload", "offload_model",
+        lambda c: bool(c.grpo.param_offload) if uses_vllm(c) else SKIP,
+        "ms-swift moves the actor to CPU while vLLM generates (no FSDP; ZeRO-3 offload via extra_overrides "
+        "`deepspeed: zero3_offload`)",
+        _warn_if(lambda c: bool(c.grpo.param_offload) and not uses_vllm(c),
+                 lambda c: "grpo.param_offload has no effect without vLLM colocate rollouts")),
+    Row("grpo.optimizer_offload", "true", f"{V}.actor.fsdp_config.optimizer_offload", "offload_optimizer",
+        lambda c: bool(c.grpo.optimizer_offload) if uses_vllm(c) else SKIP, "as param_offload",
+        _warn_if(lambda c: bool(c.grpo.optimizer_offload) and not uses_vllm(c),
+                 lambda c: "grpo.optimizer_offload has no effect without vLLM colocate rollouts")),
+    Row("grpo.ref_param_offload", "true", f"{V}.ref.fsdp_config.param_offload", None, None,
+        "ms-swift keeps the reference model on the training device",
+        _warn_if(lambda c: bool(c.grpo.ref_param_offload) and not on_cpu(c) and float(_beta(c)) > 0,
+                 lambda c: "grpo.ref_param_offload is not honoured: ms-swift keeps the reference model on the GPU")),
+    # -- reward ----------------------------------------------------------------------------------
+    Row("grpo.format_weight", "0", "reward.custom_reward_function.reward_kwargs.format_weight", "reward_funcs",
+        _reward_funcs, "accuracy ORM, plus the format ORM when the weight is > 0"),
+    Row("grpo.format_weight", "0", "-", "reward_weights", _reward_weights, "(1 - w, w): the verl face's mix"),
+    Row("grpo.reward_num_workers", "8", "reward.num_workers", None, None,
+        "ms-swift scores in the trainer process (reward_fns bounds each call with its own time limit)",
+        _warn_if(lambda c: int(c.grpo.reward_num_workers) > 1,
+                 lambda c: f"grpo.reward_num_workers={c.grpo.reward_num_workers} is not honoured: ms-swift "
+                           "scores in the trainer process")),
+    # -- trainer ---------------------------------------------------------------------------------
+    Row("grpo.total_epochs", "2", "trainer.total_epochs", "num_train_epochs", _g("total_epochs")),
+    Row("grpo.max_steps", "null", "trainer.total_training_steps", "max_steps",
+        lambda c: c.grpo.max_steps if c.grpo.max_steps is not None else SKIP),
+    Row("grpo.save_freq", "5", "trainer.save_freq", "save_steps", _g("save_freq")),
+    Row("grpo.save_limit", "7", "trainer.max_actor_ckpt_to_keep", "save_total_limit", _g("save_limit")),
+    Row("grpo.val_freq", "5", "trainer.test_freq", "eval_steps",
+        lambda c: c.grpo.val_freq if int(c.grpo.val_freq) > 0 else SKIP, "needs the rl_data val parquet"),
+    Row("grpo.val_freq", "5", "trainer.test_freq", "eval_strategy",
+        lambda c: "steps" if int(c.grpo.val_freq) > 0 else "no"),
+    Row("grpo.val_before_train", "true", "trainer.val_before_train", "eval_on_start",
+        lambda c: bool(c.grpo.val_before_train) and int(c.grpo.val_freq) > 0),
+    Row("grpo.loggers", "[console, wandb]", "trainer.logger", "report_to", _report_to,
+        "console is always on; wandb reads WANDB_API_KEY, the project is WANDB_PROJECT"),
+    Row("grpo.project_name", "rl-cold-start", "trainer.project_name", "WANDB_PROJECT (env)", _g("project_name")),
+    Row("cluster.nproc_per_node", "8", "trainer.n_gpus_per_node", "NPROC_PER_NODE (env)",
+        lambda c: c.cluster.nproc_per_node),
+    Row("cluster.nnodes", "1", "trainer.nnodes", "NNODES (env)", lambda c: c.cluster.nnodes,
+        "ms-swift launches torchrun itself; no Ray"),
+)
+"""Every setting of the `grpo` group (and the data / cluster values GRPO reads) against both backends."""
+
+FIXED: dict[str, Any] = {
+    "rlhf_type": "grpo",
+    "tuner_type": "full",
+    "check_model": False,
+    "columns": {"prompt": "messages"},
+    "split_dataset_ratio": 0.0,
+    "truncation_strategy": "delete",
+    "num_iterations": 1,
+    "logging_steps": 1,
+    "save_only_model": False,
+    "add_version": False,
+    "load_from_cache_file": False,
+}
+"""Flags that do not depend on the config: verl's parquet columns, full training, resumable checkpoints."""
+
+MANAGED = {"model", "template", "dataset", "val_dataset", "output_dir", "external_plugins",
+           "resume_from_checkpoint", "torch_dtype", "bf16", "fp16", "dataset_num_proc", "dataloader_num_workers"}
+"""Flags the stage sets from paths, model and data config (an extra_overrides key may not repeat them)."""
+
+
+def swift_executable() -> str:
+    """The `swift` entry point of this Python environment (falls back to PATH)."""
+    local = Path(sys.executable).parent / "swift"
+    return str(local) if local.exists() else (shutil.which("swift") or "swift")
+
+
+def plugin_file() -> Path:
+    """GRPO/swift_plugin.py as installed (found through the import system, not a path in the repo)."""
+    spec = importlib.util.find_spec("GRPO.swift_plugin")
+    if spec is None or spec.origin is None:
+        raise SwiftConfigError("GRPO.swift_plugin is not importable: is the project installed?")
+    return Path(spec.origin)
+
+
+def project_root() -> Path:
+    """The directory holding the `reward_fns` and `GRPO` packages (put on the child's PYTHONPATH)."""
+    return plugin_file().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def rlhf_argument_names() -> frozenset[str]:
+    """Every flag `swift rlhf` accepts: the fields of ms-swift's own `RLHFArguments` dataclass."""
+    from swift.arguments import RLHFArguments
+
+    return frozenset(f.name for f in dataclasses.fields(RLHFArguments))
+
+
+def _render(value: Any) -> list[str]:
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, dict):
+        return [json.dumps(value, sort_keys=True)]
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) >= 1:
+        return [str(int(value))]
+    return [str(value)]
+
+
+def flag_values(cfg: DictConfig) -> dict[str, Any]:
+    """The config-derived flags (PARITY rows with a plain flag) in table order; raises SwiftConfigError."""
+    out: dict[str, Any] = {}
+    for row in PARITY:
+        if row.flag is None or row.value is None or row.flag.endswith("(env)"):
+            continue
+        value = row.value(cfg)
+        if value is not SKIP:
+            out[row.flag] = value
+    return out
+
+
+def warnings(cfg: DictConfig) -> list[str]:
+    """What this config asks that ms-swift will not do as asked (logged and shown in the plan)."""
+    out = []
+    for row in PARITY:
+        if row.warn is not None:
+            text = row.warn(cfg)
+            if text:
+                out.append(text)
+    if _world(cfg) > 1 and "deepspeed" not in (cfg.grpo.extra_overrides or {}):
+        out.append(f"{_world(cfg)} processes without grpo.extra_overrides.deepspeed: each GPU holds a full actor, "
+                   "reference and optimizer (verl shards them with FSDP); set `deepspeed: zero3` for 7B")
+    return out
+
+
+def environment(cfg: DictConfig) -> dict[str, str]:
+    """Environment of the `swift rlhf` process: pixel limits, launcher geometry, wandb project, import path."""
+    env = {"MAX_PIXELS": str(cfg.data.max_pixels), "MIN_PIXELS": str(cfg.data.min_pixels),
+           "PYTHONPATH": str(project_root())}
+    if _world(cfg) > 1 or int(cfg.cluster.nproc_per_node) > 1:
+        env.update({"NPROC_PER_NODE": str(cfg.cluster.nproc_per_node), "NNODES": str(cfg.cluster.nnodes),
+                    "NODE_RANK": str(cfg.cluster.node_rank), "MASTER_ADDR": str(cfg.cluster.master_addr),
+                    "MASTER_PORT": str(cfg.cluster.master_port)})
+    if "wandb" in cfg.grpo.loggers:
+        env["WANDB_PROJECT"] = str(cfg.grpo.project_name)
+    if cfg.hub.offline:
+        env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    return env
+
+
+def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
+    """The `swift rlhf --rlhf_type grpo` command for the composed recipe `cfg` and the run's paths."""
+    flags: dict[str, Any] = dict(FIXED)
+    flags.update({"model": paths.model, "template": cfg.model.template, "dataset": paths.train_file,
+                  "output_dir": paths.output_dir, "external_plugins": str(plugin_file())})
+    flags.update(_dtype_flags(cfg))
+    flags.update(flag_values(cfg))
+    flags["dataset_num_proc"] = int(cfg.data.num_workers)
+    flags["dataloader_num_workers"] = 0 if on_cpu(cfg) else int(cfg.data.num_workers)
+    if int(cfg.grpo.val_freq) > 0:
+        if not paths.val_file:
+            raise SwiftConfigError("grpo.val_freq > 0 needs a validation parquet (rl_data's `val` output); "
+                                   "set grpo.val_freq=-1 to train without validation")
+        flags["val_dataset"] = paths.val_file
+        flags["per_device_eval_batch_size"] = _micro(cfg)
+    if paths.resume_from:
+        flags["resume_from_checkpoint"] = paths.resume_from
+    for key, value in (cfg.grpo.extra_overrides or {}).items():
+        name = str(key).lstrip("-")
+        if name in MANAGED or name in FIXED:
+            raise SwiftConfigError(f"grpo.extra_overrides.{name}: this flag is set by the swift backend itself")
+        flags[name] = value
+    unknown = sorted(k for k in flags if k not in rlhf_argument_names())
+    if unknown:
+        raise SwiftConfigError(f"not `swift rlhf` flags in ms-swift 4.6: {unknown}")
+    argv = [swift_executable(), "rlhf"]
+    for name, value in flags.items():
+        argv += [f"--{name}", *_render(value)]
+    return Command(argv=argv, env=environment(cfg))
+
+
+def parity_markdown() -> str:
+    """The parity table (both backends side by side) as Markdown, generated from PARITY."""
+    lines = ["| setting | paper | verl key | ms-swift flag | note |", "|---|---|---|---|---|"]
+    for r in PARITY:
+        flag = f"`{r.flag}`" if r.flag else "— (warned)" if r.warn else "— (refused unless paper value)"
+        lines.append(f"| `{r.key}` | {r.paper} | `{r.verl}` | {flag} | {r.note} |")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""The ms-swift GRPO flag map: the 7B command against the parity table, refusals, warnings, the reward plugin."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from GRPO.config import GRPOConfig
+from GRPO.swift_flags import (
+    ALL_TOKENS_TOP_K,
+    PARITY,
+    SKIP,
+    SwiftConfigError,
+    SwiftPaths,
+    _render,
+    parity_markdown,
+    swift_command,
+    warnings,
+)
+from recipes.compose import compose
+
+PATHS = SwiftPaths(model="/m/sft", train_file="/d/train.parquet", output_dir="/o/ckpt", val_file="/d/val.parquet")
+
+
+def _flags(argv: list[str]) -> dict[str, list[str]]:
+    """`--name v1 v2 --other v` -> {name: [v1, v2], other: [v]}."""
+    out: dict[str, list[str]] = {}
+    name = None
+    for item in argv[2:]:
+        if item.startswith("--"):
+            name = item[2:]
+            assert name not in out, f"flag --{name} given twice"
+            out[name] = []
+        else:
+            assert name is not None, f"value {item!r} before any flag"
+            out[name].append(item)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cfg7b():
+    return compose("qwen2_5_vl_7b", ["grpo.backend=swift"])
+
+
+def test_7b_command_matches_parity_table(cfg7b):
+    cmd = swift_command(cfg7b, PATHS)
+    assert cmd.argv[1:2] == ["rlhf"]
+    flags = _flags(cmd.argv)
+    checked = 0
+    for row in PARITY:
+        if row.flag is None or row.value is None:
+            continue
+        value = row.value(cfg7b)
+        if row.flag.endswith("(env)"):
+            assert cmd.env[row.flag.split()[0]] == str(value), row
+        elif value is SKIP:
+            assert row.flag not in flags, row
+        else:
+            assert flags[row.flag] == _render(value), row
+        checked += 1
+    assert checked >= 40
+    # The paper's stage-2 numbers, spelled out (paper.md): not only "the table agrees with itself".
+    expect = {
+        "rlhf_type": ["grpo"], "num_generations": ["10"], "temperature": ["0.7"], "top_p": ["0.99"],
+        "top_k": ["-1"], "beta": ["0.01"], "learning_rate": ["1e-06"], "max_completion_length": ["2048"],
+        "max_length": ["2048"], "weight_decay": ["0.01"], "max_grad_norm": ["1"], "num_train_epochs": ["2"],
+        "generation_batch_size": ["5120"],  # 512 prompts x 10
+        "per_device_train_batch_size": ["4"], "gradient_accumulation_steps": ["40"],  # 128 x 10 / (4 x 8)
+        "use_vllm": ["true"], "vllm_mode": ["colocate"], "vllm_tensor_parallel_size": ["2"],
+        "vllm_gpu_memory_utilization": ["0.6"], "freeze_vit": ["false"], "freeze_aligner": ["false"],
+        "save_steps": ["5"], "save_total_limit": ["7"], "seed": ["1"], "loss_type": ["dapo"],
+        "kl_in_reward": ["false"], "advantage_estimator": ["grpo"], "scale_rewards": ["group"],
+        "lr_scheduler_type": ["constant"], "reward_funcs": ["rlcs_verl_accuracy"], "bf16": ["true"],
+        "model": ["/m/sft"], "dataset": ["/d/train.parquet"], "val_dataset": ["/d/val.parquet"],
+        "columns": ['{"prompt": "messages"}'], "report_to": ["wandb"],
+    }
+    assert {k: flags[k] for k in expect} == expect
+    assert "reward_weights" not in flags  # format weight 0: accuracy only
+    assert cmd.env["MAX_PIXELS"] == "1204224" and cmd.env["MIN_PIXELS"] == "262144"
+    assert cmd.env["NPROC_PER_NODE"] == "8"
+    assert flags["external_plugins"][0].endswith("GRPO/swift_plugin.py")
+
+
+def test_every_grpo_setting_is_in_the_parity_table():
+    """No GRPOConfig field is silently dropped by the swift backend: each has a row (flag, warning or refusal)."""
+    keys = {row.key for row in PARITY}
+    fields = {f"grpo.{f.name}" for f in dataclasses.fields(GRPOConfig)} - {"grpo.backend", "grpo.extra_overrides"}
+    assert sorted(fields - keys) == []
+    table = parity_markdown()
+    assert all(f"`{k}`" in table for k in fields)
+
+
+def test_7b_warnings_name_what_swift_does_not_honour(cfg7b):
+    text = "\n".join(warnings(cfg7b))
+    for key in ("val_temperature", "micro_batch_size_per_device_for_experience", "ref_param_offload",
+                "reward_num_workers", "deepspeed"):
+        assert key in text
+
+
+def test_cpu_generation_keeps_every_token_and_warns():
+    cfg = compose("tiny", [])
+    flags = _flags(swift_command(cfg, PATHS).argv)
+    assert flags["use_vllm"] == ["false"] and "vllm_mode" not in flags
+    assert flags["top_k"] == [str(ALL_TOKENS_TOP_K)]  # not the model's generation_config top_k=1
+    assert flags["padding_free"] == ["false"] and "attn_impl" not in flags
+    assert flags["torch_dtype"] == ["float32"] and flags["fp16"] == ["false"] and flags["bf16"] == ["false"]
+    assert not any("rollout_engine" in w for w in warnings(cfg))  # the tiny recipe asks for transformers
+    vllm_on_cpu = compose("tiny", ["grpo.rollout_engine=vllm"])
+    assert _flags(swift_command(vllm_on_cpu, PATHS).argv)["use_vllm"] == ["false"]
+    assert any("rollout_engine=vllm needs a GPU" in w for w in warnings(vllm_on_cpu))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["grpo.kl_loss_type=kl"], "k3"),
+    (["grpo.adv_estimator=gae"], "adv_estimator"),
+    (["grpo.global_batch_size=100", "grpo.rollout_batch_size=300", "grpo.rollout_n=3"], "not divisible"),
+    (["grpo.rollout_batch_size=500"], "multiple of grpo.global_batch_size"),
+    (["grpo.rollout_engine=sglang"], "rollout_engine"),
+    (["grpo.optimizer=sgd"], "optimizer"),
+    (["grpo.loggers=[console,mlflow]"], "mlflow"),
+    (["+grpo.extra_overrides.model=/other"], "set by the swift backend"),
+    (["+grpo.extra_overrides.not_a_flag=1"], "not `swift rlhf` flags"),
+])
+def test_settings_swift_cannot_honour_are_refused(overrides, message):
+    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", *overrides])
+    with pytest.raises(SwiftConfigError, match=message):
+        swift_command(cfg, PATHS)
+
+
+def test_format_weight_becomes_two_weighted_rewards():
+    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.format_weight=0.25"])
+    flags = _flags(swift_command(cfg, PATHS).argv)
+    assert flags["reward_funcs"] == ["rlcs_verl_accuracy", "rlcs_verl_format"]
+    assert flags["reward_weights"] == ["0.75", "0.25"]
+
+
+def test_no_kl_loss_means_beta_zero():
+    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.use_kl_loss=false"])
+    assert _flags(swift_command(cfg, PATHS).argv)["beta"] == ["0.0"]
+
+
+def test_validation_needs_the_val_parquet():
+    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift"])
+    with pytest.raises(SwiftConfigError, match="validation parquet"):
+        swift_command(cfg, dataclasses.replace(PATHS, val_file=None))
+    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.val_freq=-1"])
+    flags = _flags(swift_command(cfg, dataclasses.replace(PATHS, val_file=None)).argv)
+    assert flags["eval_strategy"] == ["no"] and "val_dataset" not in flags and flags["eval_on_start"] == ["false"]
+
+
+# -- the reward plugin on verl's columns (real ms-swift ORM base class, real grader) ------------------------
+def test_plugin_reads_verl_columns_and_grades():
+    from swift.rewards import orms
+
+    import GRPO.swift_plugin as plugin
+
+    orm = orms["rlcs_verl_accuracy"](args=None)
+    completions = ["so \\boxed{52}", "\\boxed{51}", "the answer is \\boxed{D}", "\\boxed{50}"]
+    rewards = orm(
+        completions,
+        reward_model=[{"style": "rule", "ground_truth": "52"}] * 2 + [{"style": "rule", "ground_truth": "D"}] * 2,
+        extra_info=[{"index": 0, "options": []}] * 2 + [{"index": 1, "options": ["49", "56", "54", "50"]}] * 2,
+        trainer_state=None,
+    )
+    assert rewards == [1.0, 0.0, 1.0, 1.0]  # "50" is option D's content
+    assert plugin.verl_columns_to_orm(1, {"reward_model": [{"ground_truth": "3"}], "extra_info": [{}]}) == {
+        "solution": ["3"], "options": [None]}
+    with pytest.raises(ValueError, match=r"completion 0: .* no `ground_truth`"):
+        orm(["\\boxed{1}"], reward_model=[{"style": "rule"}], extra_info=[{}])
+    with pytest.raises(ValueError, match="no `reward_model` column"):
+        orm(["\\boxed{1}"], extra_info=[{}])
