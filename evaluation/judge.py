@@ -1,0 +1,104 @@
+"""Optional LLM judge over an OpenAI-compatible chat endpoint (plain HTTP, e.g. `vllm serve`).
+
+Off by default. The paper's sister paper judges with Qwen2.5-32B-Instruct comparing the extracted answer
+with the ground truth; this mirrors that protocol. Verdicts are appended to `judgements.jsonl` (keyed by
+item id and judge model) so a rerun only asks about items not judged yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from evaluation.benchmarks import LETTERS
+from reward_fns.grader import extract_answer
+
+log = logging.getLogger(__name__)
+
+JUDGE_PROMPT = """You are grading a student's answer to a math question against the ground truth.
+Decide whether the student's final answer is equivalent to the ground truth (same value, same option,
+equivalent expression; ignore formatting and units). Reply with one line: "Judgement: 1" if equivalent,
+"Judgement: 0" otherwise.
+
+Question: {question}
+Ground truth: {gold}
+Student's final answer: {answer}"""
+
+_VERDICT_RE = re.compile(r"judgement\s*[:：]\s*([01])", re.IGNORECASE)
+
+
+class JudgeError(RuntimeError):
+    """The judge endpoint failed or answered something that is not a verdict."""
+
+
+def judge_prompt(row: dict[str, Any]) -> str:
+    gold = row["gold"]
+    opts = row.get("options")
+    if opts and len(gold) == 1 and gold in LETTERS[: len(opts)]:
+        gold = f"{gold} ({opts[LETTERS.index(gold)]})"
+    answer = extract_answer(row.get("response") or "")
+    if answer is None:  # no box: show the response's end, where a final answer would be
+        answer = (row.get("response") or "")[-600:]
+    return JUDGE_PROMPT.format(question=row.get("question", ""), gold=gold, answer=answer)
+
+
+def parse_verdict(text: str) -> bool:
+    m = _VERDICT_RE.findall(text or "")
+    if not m:
+        raise JudgeError(f"judge reply has no 'Judgement: 0/1': {text[:200]!r}")
+    return m[-1] == "1"
+
+
+def ask(url: str, model: str, prompt: str, api_key: str | None, timeout_s: float) -> str:
+    """One chat completion (temperature 0); returns the reply text."""
+    body = json.dumps({"model": model, "temperature": 0.0, "max_tokens": 64,
+                       "messages": [{"role": "user", "content": prompt}]}).encode()
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    req = urllib.request.Request(url.rstrip("/") + "/chat/completions", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            data = json.loads(resp.read().decode())
+    except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as err:
+        raise JudgeError(f"judge endpoint {url}: {err}") from err
+    try:
+        return data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as err:
+        raise JudgeError(f"judge endpoint {url}: unexpected reply {str(data)[:200]}") from err
+
+
+def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
+               timeout_s: float = 60.0, max_workers: int = 8) -> dict[str, bool]:
+    """Judge every row (resuming from `path`); return id -> verdict for all rows."""
+    done: dict[str, bool] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from an interrupted run: asked again
+            if rec.get("judge_model") == model:
+                done[rec["id"]] = bool(rec["correct"])
+    todo = [r for r in rows if r["id"] not in done]
+    if todo:
+        log.info("judging %d items with %s at %s", len(todo), model, url)
+        api_key = os.environ.get(api_key_env)
+        with open(path, "a", encoding="utf-8") as f, ThreadPoolExecutor(max_workers) as pool:
+            futures = {pool.submit(ask, url, model, judge_prompt(r), api_key, timeout_s): r for r in todo}
+            for fut in as_completed(futures):
+                row = futures[fut]
+                reply = fut.result()
+                verdict = parse_verdict(reply)
+                done[row["id"]] = verdict
+                f.write(json.dumps({"id": row["id"], "judge_model": model, "correct": verdict,
+                                    "reply": reply}, ensure_ascii=False) + "\n")
+                f.flush()
+    return {r["id"]: done[r["id"]] for r in rows}

@@ -1,0 +1,165 @@
+"""Score predictions with the reward's grader (`reward_fns.grader`) and aggregate per benchmark.
+
+Everything here reads only predictions rows (`predictions.jsonl`), so any number can be audited
+without a model: `scripts/evaluate.py score predictions.jsonl`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from reward_fns.grader import extract_answer, grade_answer
+
+SCORER = "rule: reward_fns.grader (last \\boxed{} else <answer>; letters, option texts, numbers, math-verify)"
+
+BREAKDOWNS: dict[str, tuple[str, ...]] = {
+    "mathvista": ("question_type", "answer_type"),
+    "wemath": ("steps",),
+    "mathverse": ("problem_version", "question_type"),
+    "mathvision": ("subject", "level"),
+}
+"""Benchmark -> meta keys whose per-value accuracy is reported."""
+
+TITLES = {"mathvista": "MathVista", "wemath": "We-Math", "mathverse": "MathVerse", "mathvision": "MathVision"}
+
+
+def strip_unit(pred: str, unit: str | None) -> str:
+    """`5 cm`, `5\\text{ cm}`, `5 \\mathrm{cm}` -> `5` when the item's unit is `cm`."""
+    if not unit or not pred:
+        return pred
+    u = re.escape(unit.strip())
+    out = re.sub(rf"\s*(?:\\(?:text|mathrm|mbox)\s*\{{\s*{u}\s*\}}|{u})\s*$", "", pred)
+    return out.strip() or pred
+
+
+def score_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Grade one prediction row; returns the verdict fields (pred, correct, reason)."""
+    pred = extract_answer(row.get("response") or "")
+    if pred is not None:
+        pred = strip_unit(pred, row.get("unit"))
+    problem = row.get("question") if row.get("answer_kind") == "choice" else None
+    v = grade_answer(pred, row["gold"], options=row.get("options"), problem=problem, precision=row.get("precision"))
+    return {"id": row["id"], "benchmark": row["benchmark"], "gold": row["gold"], "pred": v.pred,
+            "correct": bool(v.correct), "reason": v.reason, "pred_letter": v.pred_letter}
+
+
+def _acc(correct: int, n: int) -> float:
+    return round(100.0 * correct / n, 2) if n else 0.0
+
+
+def _cell(flags: Sequence[bool]) -> dict[str, Any]:
+    c = sum(flags)
+    return {"n": len(flags), "correct": c, "accuracy": _acc(c, len(flags))}
+
+
+def _meta_value(row: dict[str, Any], key: str) -> str:
+    meta = row.get("meta") or {}
+    if key == "steps":  # We-Math: "2steps_multi" -> "2steps"; one-step rows keep their key prefix
+        key_value = str(meta.get("key") or "")
+        return key_value.split("_")[0] or "unknown"
+    value = meta.get(key)
+    return "unknown" if value is None else str(value)
+
+
+def wemath_four_dimensional(rows: Sequence[dict[str, Any]], verdicts: dict[str, bool]) -> dict[str, Any] | None:
+    """We-Math's four-dimensional metrics (IK, IG, CM, RM; strict and loose), as its official script
+    computes them: a multi-step problem (same `ID`, keys `Nsteps_1..N` and `Nsteps_multi`) is
+    CM when its sub-problems and the composite are right, IG when the sub-problems are right but not
+    the composite, IK when a sub-problem and the composite are wrong, RM when the composite is right
+    but a sub-problem wrong (strict) / all sub-problems wrong (loose). Score = (N - 0.5 IG - RM - IK) / N
+    over the N complete groups (the official script fixes N = 525, the full testmini). None when the
+    predictions hold no complete group."""
+    groups: dict[tuple[str, int], dict[str, bool]] = defaultdict(dict)
+    for row in rows:
+        meta = row.get("meta") or {}
+        m = re.fullmatch(r"(\d)steps_(\d|multi)", str(meta.get("key") or ""))
+        if not m:
+            continue
+        groups[(str(meta.get("group")), int(m.group(1)))][m.group(2)] = verdicts[row["id"]]
+    counts = Counter(dict.fromkeys(("CM_strict", "CM_loose", "IG", "IK", "RM_strict", "RM_loose"), 0))
+    n = 0
+    for (_, steps), parts in groups.items():
+        subs = [parts.get(str(i)) for i in range(1, steps + 1)]
+        if "multi" not in parts or any(s is None for s in subs):
+            continue
+        n += 1
+        multi = parts["multi"]
+        all_sub, any_sub = all(subs), any(subs)
+        if multi:
+            counts["CM_strict"] += all_sub
+            counts["CM_loose"] += any_sub
+            counts["RM_strict"] += not all_sub
+            counts["RM_loose"] += not any_sub
+        else:
+            counts["IG"] += all_sub
+            counts["IK"] += not all_sub
+    if n == 0:
+        return None
+    out: dict[str, Any] = {"groups": n, "counts": dict(sorted(counts.items()))}
+    for mode in ("strict", "loose"):
+        rm, cm = counts[f"RM_{mode}"], counts[f"CM_{mode}"]
+        out[mode] = {
+            "score": _acc(n - 0.5 * counts["IG"] - rm - counts["IK"], n),
+            "IK": _acc(counts["IK"], n), "IG": _acc(counts["IG"], n), "CM": _acc(cm, n),
+            "RM": _acc(rm, rm + cm) if rm + cm else 0.0,  # the official rate: RM / (RM + CM)
+        }
+    return out
+
+
+def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]],
+              judged: dict[str, bool] | None = None) -> dict[str, Any]:
+    """Per-benchmark accuracy (%, 2 decimals), breakdowns, grader reasons, and the mean over benchmarks."""
+    by_id = {v["id"]: v["correct"] for v in verdicts}
+    per: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        per[row["benchmark"]].append(row)
+    reasons: dict[str, Counter] = defaultdict(Counter)
+    for v in verdicts:
+        reasons[v["benchmark"]][v["reason"].split(":")[0]] += 1
+    benchmarks: dict[str, Any] = {}
+    for name in sorted(per, key=lambda b: list(TITLES).index(b) if b in TITLES else 99):
+        brows = per[name]
+        flags = [by_id[r["id"]] for r in brows]
+        entry: dict[str, Any] = {"title": TITLES.get(name, name), **_cell(flags), "breakdown": {}}
+        for key in BREAKDOWNS.get(name, ()):
+            groups: dict[str, list[bool]] = defaultdict(list)
+            for r in brows:
+                groups[_meta_value(r, key)].append(by_id[r["id"]])
+            entry["breakdown"][key] = {k: _cell(v) for k, v in sorted(groups.items())}
+        if name == "wemath":
+            four = wemath_four_dimensional(brows, by_id)
+            if four is not None:
+                entry["four_dimensional"] = four
+        entry["reasons"] = dict(sorted(reasons[name].items()))
+        if judged is not None:
+            jflags = [judged[r["id"]] for r in brows if r["id"] in judged]
+            entry["judge"] = _cell(jflags)
+        benchmarks[name] = entry
+    accs = [b["accuracy"] for b in benchmarks.values()]
+    out: dict[str, Any] = {
+        "scorer": SCORER,
+        "benchmarks": benchmarks,
+        "average": round(sum(accs) / len(accs), 2) if accs else 0.0,
+        "n": len(rows),
+    }
+    if judged is not None:
+        jaccs = [b["judge"]["accuracy"] for b in benchmarks.values() if b["judge"]["n"]]
+        out["judge_average"] = round(sum(jaccs) / len(jaccs), 2) if jaccs else 0.0
+    return out
+
+
+def score_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, per-item verdicts); the verdicts are deterministic functions of the rows."""
+    rows = list(rows)
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        for key in ("id", "benchmark", "gold", "response"):
+            if key not in row:
+                raise ValueError(f"predictions row {i}: missing field {key!r}")
+        if row["id"] in seen:
+            raise ValueError(f"predictions row {i}: duplicate id {row['id']!r}")
+        seen.add(row["id"])
+    return rows, [score_row(r) for r in rows]

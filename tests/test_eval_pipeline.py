@@ -1,0 +1,200 @@
+"""End to end on the tiny world: the eval stage through the real runner (tiny Qwen2.5-VL, transformers on
+CPU), reports, rescoring, resuming; the predictions file protocol; the optional judge over real HTTP; and
+the vLLM path on a GPU."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from evaluation.benchmarks import SPECS, item_from_row
+from evaluation.generate import GenerationError, GenSettings, generate_predictions, read_predictions
+from evaluation.run import compare_results, compose_eval_config, evaluate, hub_resolver, rescore
+from recipes.compose import compose
+from recipes.runner import Runner
+
+TINY = ["eval.limit=2", "eval.max_new_tokens=8"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_world, tmp_path_factory):
+    """The eval stage of the tiny recipe, run once through the pipeline runner."""
+    runs = tmp_path_factory.mktemp("runs")
+    cfg = compose("tiny", [f"runs_dir={runs}", "stages=[eval]", *TINY])
+    lines: list[str] = []
+    results = Runner(cfg, echo=lines.append).run()
+    return cfg, runs / "tiny", results, lines
+
+
+def test_eval_stage_writes_all_reports(tiny_run):
+    _, run_dir, results, _ = tiny_run
+    (res,) = results
+    assert res.name == "eval" and res.status == "done"
+    out = res.outputs
+    for key in ("predictions", "results", "report", "plot"):
+        assert Path(out[key]).is_file() and Path(out[key]).stat().st_size > 0, key
+    assert Path(out["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out["model"] == "tiny:model"
+    stored = json.loads(Path(out["results"]).read_text())
+    assert set(stored["benchmarks"]) == {"mathvista", "wemath", "mathverse", "mathvision"}
+    assert all(b["n"] == 2 for b in stored["benchmarks"].values())
+    assert stored["generation"]["generated"] == 8 and stored["generation"]["backend"] == "hf"
+    for name, b in stored["benchmarks"].items():
+        assert out[f"{name}_accuracy"] == b["accuracy"]
+    rows = read_predictions(Path(out["predictions"]))
+    assert len(rows) == 8 and all(isinstance(r["response"], str) for r in rows)
+    assert rows[0]["settings"]["system_prompt"].startswith("Please reason step by step")
+    md = Path(out["report"]).read_text()
+    assert "ours: " in md and "cold start + GRPO, 3B (paper)" in md
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stages"]["eval"]["status"] == "done"
+
+
+def test_rescoring_reproduces_the_stage_numbers(tiny_run):
+    _, _, (res,), _ = tiny_run
+    stored = json.loads(Path(res.outputs["results"]).read_text())
+    assert compare_results(stored, rescore(Path(res.outputs["predictions"]), write=False)) == []
+
+
+def test_rerun_resumes_without_generating(tiny_run):
+    _, run_dir, _, _ = tiny_run
+    ecfg = compose_eval_config("tiny", ["limit=2", "max_new_tokens=8"])
+    again = evaluate(ecfg, "tiny:model", run_dir / "eval", resolve=hub_resolver(offline=True))
+    assert again["generation"] == {**again["generation"], "generated": 0, "skipped": 8, "backend": None}
+    other = compose_eval_config("tiny", ["limit=2", "max_new_tokens=9"])
+    with pytest.raises(GenerationError, match="other settings"):
+        evaluate(other, "tiny:model", run_dir / "eval", resolve=hub_resolver(offline=True))
+
+
+def test_dry_run_names_model_and_benchmarks(tiny_world, tmp_path):
+    cfg = compose("tiny", [f"runs_dir={tmp_path}", "stages=[eval]", "dry_run=true"])
+    lines: list[str] = []
+    Runner(cfg, echo=lines.append).run()
+    text = "\n".join(lines)
+    assert "evaluate tiny:model (from model.path (base model))" in text
+    assert "tiny:mathvision [test]" in text and "dataset  tiny:wemath" in text
+    cfg = compose("tiny", [f"runs_dir={tmp_path}", "stages=[merge,eval]", "dry_run=true"])
+    lines.clear()
+    Runner(cfg, echo=lines.append).run()
+    assert "evaluate <merge.model>" in "\n".join(lines)
+
+
+def test_model_choice_order(tmp_path):
+    from evaluation.stage import choose_model
+    from recipes.stage import StageContext, StageError
+
+    cfg = compose("tiny", [f"runs_dir={tmp_path}"])
+
+    def pick(outputs, c=cfg):
+        return choose_model(StageContext(c, tmp_path, "eval", outputs, {}, dry_run=False))
+
+    assert pick({}) == ("tiny:model", "model.path (base model)")
+    assert pick({"sft": {"checkpoint": "/s"}}) == ("/s", "sft.checkpoint")
+    assert pick({"sft": {"checkpoint": "/s"}, "grpo": {"checkpoint": "/g"}})[0] == "/g"
+    assert pick({"grpo": {"actor": "/a"}, "merge": {"model": "/m"}})[0] == "/m"
+    with pytest.raises(StageError, match="add merge"):
+        pick({"sft": {"checkpoint": "/s"}, "grpo": {"actor": "/a", "checkpoint_dir": "/c"}})
+    explicit = compose("tiny", [f"runs_dir={tmp_path}", "eval.model=org/x"])
+    assert pick({"merge": {"model": "/m"}}, explicit) == ("org/x", "eval.model")
+
+
+# -- the predictions file protocol -------------------------------------------------------------------
+
+class Scripted:
+    """A backend answering from a table (tests the file protocol, not generation)."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers = answers
+        self.calls = 0
+
+    def generate(self, items):
+        self.calls += 1
+        return [self.answers[it.id] for it in items]
+
+
+def _items(n: int):
+    from PIL import Image
+
+    img = Image.new("RGB", (28, 28))
+    return [item_from_row(SPECS["mathvision"], {"id": str(i), "question": "q", "options": [],
+                                                "decoded_image": img, "answer": str(i)}, "t") for i in range(n)]
+
+
+def test_predictions_append_resume_and_torn_line(tmp_path):
+    items = _items(5)
+    s = GenSettings(model="m", system_prompt="sys", max_new_tokens=4)
+    backend = Scripted({it.id: f"\\boxed{{{it.gold}}}" for it in items})
+    path = tmp_path / "predictions.jsonl"
+    st = generate_predictions(items[:3], lambda: backend, s, path, batch_size=2)
+    assert (st["generated"], backend.calls) == (3, 2)
+    with open(path, "a") as f:  # a crash in the middle of writing a row
+        f.write('{"id": "mathvision/3", "respo')
+    st = generate_predictions(items, lambda: backend, s, path, batch_size=2)
+    assert (st["skipped"], st["generated"]) == (3, 2)
+    rows = read_predictions(path)
+    assert [r["id"] for r in rows] == [it.id for it in items]
+    built = []
+    st = generate_predictions(items, lambda: built.append(1) or backend, s, path, batch_size=2)
+    assert st["generated"] == 0 and built == []  # nothing to do: the model is never loaded
+    res = rescore(path, write=False)
+    assert res["benchmarks"]["mathvision"]["accuracy"] == 100.0
+
+
+# -- the optional judge over real HTTP -----------------------------------------------------------------
+
+class _JudgeHandler(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint that says 1 when the student's answer line equals the gold line."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][0]["content"]
+        gold = prompt.split("Ground truth: ")[1].split("\n")[0].split(" ")[0]
+        answer = prompt.split("Student's final answer: ")[1].strip()
+        reply = {"choices": [{"message": {"role": "assistant", "content": f"Judgement: {int(gold == answer)}"}}]}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_judge_mode_over_http(tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), _JudgeHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        items = _items(4)
+        answers = {it.id: f"\\boxed{{{it.gold if i % 2 == 0 else 'x'}}}" for i, it in enumerate(items)}
+        path = tmp_path / "predictions.jsonl"
+        generate_predictions(items, lambda: Scripted(answers), GenSettings(model="m", system_prompt="s"), path, 4)
+        judge = compose_eval_config("paper", ["judge.enabled=true", f"judge.url=http://127.0.0.1:{server.server_port}/v1",
+                                              "judge.model=j"]).judge
+        res = rescore(path, judge=judge)
+        mv = res["benchmarks"]["mathvision"]
+        assert mv["judge"] == {"n": 4, "correct": 2, "accuracy": 50.0} and mv["accuracy"] == 50.0
+        assert len((tmp_path / "judgements.jsonl").read_text().splitlines()) == 4
+        assert "ours, LLM judge" in (tmp_path / "results.md").read_text()
+    finally:
+        server.shutdown()
+
+
+# -- vLLM on a GPU -------------------------------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_vllm_backend_on_tiny_slice(tiny_world, tmp_path):
+    pytest.importorskip("vllm")
+    ecfg = compose_eval_config("tiny", ["backend=vllm", "limit=4", "batch_size=16", "max_new_tokens=32",
+                                        "gpu_memory_utilization=0.3", "max_model_len=4096"])
+    res = evaluate(ecfg, "tiny:model", tmp_path, resolve=hub_resolver(offline=True))
+    gen = res["generation"]
+    assert gen["backend"] == "vllm" and gen["generated"] == 16 and gen["items_per_s"] > 0
+    print(f"vLLM tiny slice: {gen['generated']} items in {gen['seconds']} s = {gen['items_per_s']} items/s")
