@@ -204,20 +204,21 @@ def image_bytes(value: Any) -> bytes:
 
 
 def clean_image(data: bytes) -> CleanImage:
-    """Decode fully (catching truncated / corrupt files); RGB JPEG/PNG/WebP keep their bytes, anything else
-    (RGBA, P, L, CMYK, other formats) becomes RGB PNG (transparency composited on white, as qwen_vl_utils)."""
+    """Check that an image decodes; RGB JPEG/PNG/WebP keep their bytes, anything else (RGBA, P, L, CMYK,
+    other formats) becomes RGB PNG (transparency composited on white, as qwen_vl_utils)."""
     from PIL import Image
 
     if not data:
         raise RowReject(None, "empty image (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as im:
-            im.load()
             fmt, mode, (w, h) = im.format, im.mode, im.size
             if w == 0 or h == 0:
                 raise RowReject(None, f"zero-size image ({w}x{h})")
             if mode == "RGB" and fmt in _KEEP_FORMATS:
+                _check_decodes(im)
                 return CleanImage(data, _KEEP_FORMATS[fmt], w, h)
+            im.load()
             rgb = to_rgb(im)
     except RowReject:
         raise
@@ -226,6 +227,18 @@ def clean_image(data: bytes) -> CleanImage:
     buf = io.BytesIO()
     rgb.save(buf, format="PNG", compress_level=1)
     return CleanImage(buf.getvalue(), "png", w, h)
+
+
+def _check_decodes(im: Any) -> None:
+    """Find a truncated or corrupt file at a fraction of a full decode's cost: PNG checks every chunk's
+    CRC up to IEND (no inflate, ~35x cheaper), JPEG is entropy-decoded at 1/8 scale (~2x), others fully."""
+    if im.format == "PNG":
+        im.verify()
+    elif im.format == "JPEG":
+        im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+        im.load()
+    else:
+        im.load()
 
 
 def to_rgb(im: Any) -> Any:

@@ -11,7 +11,14 @@ from PIL import Image
 
 from GRPO.convert import convert_rl
 from recipes.atomic import OutputExistsError
-from recipes.rowdata import BadRowError, PromptCounter, clean_image, smart_resize, with_placeholders
+from recipes.rowdata import (
+    BadRowError,
+    PromptCounter,
+    RowReject,
+    clean_image,
+    smart_resize,
+    with_placeholders,
+)
 from SFT.convert import convert_sft
 
 
@@ -51,6 +58,28 @@ def test_corrupt_image_names_dataset_split_row_and_column(tmp_path: Path) -> Non
     msg = str(err.value)
     assert msg.startswith("dataset 'toy' split 'train' row 17 column 'images': image 0: undecodable image")
     assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def _damaged() -> dict[str, bytes]:
+    im = Image.radial_gradient("L").convert("RGB")
+    png, jpg = io.BytesIO(), io.BytesIO()
+    im.save(png, format="PNG")
+    im.save(jpg, format="JPEG")
+    flipped = bytearray(png.getvalue())
+    flipped[len(flipped) // 2] ^= 0xFF  # inside the pixel data: the chunk CRC no longer matches
+    return {"png_bit_flip": bytes(flipped), "png_cut_before_iend": png.getvalue()[:-12],
+            "jpeg_truncated": jpg.getvalue()[: len(jpg.getvalue()) * 2 // 3], "zero_bytes": b""}
+
+
+@pytest.mark.parametrize("kind", sorted(_damaged()))
+def test_damaged_pass_through_images_are_rejected(kind: str) -> None:
+    """RGB PNG / JPEG keep their bytes without a full decode; damage is still found (CRC / entropy decode)."""
+    with pytest.raises(RowReject, match=r"undecodable image|empty image \(0 bytes\)"):
+        clean_image(_damaged()[kind])
+    healthy = Image.radial_gradient("L").convert("RGB")
+    buf = io.BytesIO()
+    healthy.save(buf, format="PNG")
+    assert clean_image(buf.getvalue()).data == buf.getvalue()  # intact RGB PNG: bytes kept as they are
 
 
 def test_missing_column_is_named(tmp_path: Path) -> None:
