@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +90,8 @@ def test_every_grpo_setting_is_in_the_parity_table():
     assert sorted(fields - keys) == []
     table = parity_markdown()
     assert all(f"`{k}`" in table for k in fields)
+    readme = (Path(__file__).resolve().parent.parent / "GRPO" / "README.md").read_text(encoding="utf-8")
+    assert table in readme, "GRPO/README.md's side-by-side table is stale: paste parity_markdown() into it"
 
 
 def test_7b_warnings_name_what_swift_does_not_honour(cfg7b):
