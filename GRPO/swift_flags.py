@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
-import json
-import math
 import shutil
 import sys
 from collections.abc import Callable
@@ -20,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from recipes.stage import Command
+from recipes.swift_cli import flag_value
 
 
 class SwiftConfigError(ValueError):
@@ -375,20 +374,6 @@ def rlhf_argument_names() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(RLHFArguments))
 
 
-def _render(value: Any) -> list[str]:
-    if OmegaConf.is_config(value):
-        value = OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    if isinstance(value, dict):
-        return [json.dumps(value, sort_keys=True)]
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) >= 1:
-        return [str(int(value))]
-    return [str(value)]
-
-
 def flag_values(cfg: DictConfig) -> dict[str, Any]:
     """The config-derived flags (PARITY rows with a plain flag) in table order; raises SwiftConfigError."""
     out: dict[str, Any] = {}
@@ -457,7 +442,7 @@ def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
         raise SwiftConfigError(f"not `swift rlhf` flags in ms-swift 4.6: {unknown}")
     argv = [swift_executable(), "rlhf"]
     for name, value in flags.items():
-        argv += [f"--{name}", *_render(value)]
+        argv += [f"--{name}", *flag_value(value)]
     return Command(argv=argv, env=environment(cfg))
 
 

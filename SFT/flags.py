@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from recipes.stage import Command
+from recipes.swift_cli import flag_value
 
 
 class SFTConfigError(ValueError):
@@ -75,20 +76,6 @@ def sft_argument_names() -> frozenset[str]:
 
 def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
-def _flag_value(value: Any) -> list[str]:
-    """Render a config value as `swift sft` argv items (lists as several items, dicts as JSON)."""
-    value = _plain(value)
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    if isinstance(value, dict):
-        return [json.dumps(value, sort_keys=True)]
-    if isinstance(value, float) and value.is_integer():
-        return [str(int(value))] if abs(value) >= 1 else [repr(value)]
-    return [str(value)]
 
 
 def world_size(cluster: DictConfig) -> int:
@@ -154,7 +141,7 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     for name in DIRECT_FIELDS:
         value = sft.get(name)
         if value is not None:
-            args += [f"--{name}", *_flag_value(value)]
+            args += [f"--{name}", *flag_value(value)]
     args += ["--gradient_accumulation_steps", str(gradient_accumulation(sft, cluster))]
     args += ["--gradient_checkpointing_kwargs",
              json.dumps({"use_reentrant": bool(sft.gradient_checkpointing_use_reentrant)})]
@@ -170,7 +157,7 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     extra = _plain(sft.extra_args) or {}
     check_extra_args(extra)
     for key, value in extra.items():
-        args += [f"--{str(key).lstrip('-')}", *_flag_value(value)]
+        args += [f"--{str(key).lstrip('-')}", *flag_value(value)]
     if paths.resume_from:
         args += ["--resume_from_checkpoint", paths.resume_from]
         if sft.save_only_model:  # weights-only checkpoints: keep step and data position, fresh optimizer

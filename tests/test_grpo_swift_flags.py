@@ -14,12 +14,12 @@ from GRPO.swift_flags import (
     SKIP,
     SwiftConfigError,
     SwiftPaths,
-    _render,
     parity_markdown,
     swift_command,
     warnings,
 )
 from recipes.compose import compose
+from recipes.swift_cli import flag_value
 
 PATHS = SwiftPaths(model="/m/sft", train_file="/d/train.parquet", output_dir="/o/ckpt", val_file="/d/val.parquet")
 
@@ -58,7 +58,7 @@ def test_7b_command_matches_parity_table(cfg7b):
         elif value is SKIP:
             assert row.flag not in flags, row
         else:
-            assert flags[row.flag] == _render(value), row
+            assert flags[row.flag] == flag_value(value), row
         checked += 1
     assert checked >= 40
     # The paper's stage-2 numbers, spelled out (paper.md): not only "the table agrees with itself".
