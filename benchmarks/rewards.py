@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import statistics
 import subprocess
 import sys
@@ -177,7 +178,8 @@ def bench_pathological(name: str, cap: float, cpu: int) -> list[tuple[str, float
     start = 0
     while start < len(PATHOLOGICAL):
         proc = subprocess.Popen([sys.executable, __file__, "--child", name, "--start", str(start),
-                                 "--cpu", str(cpu)], stdout=subprocess.PIPE, text=True)
+                                 "--cpu", str(cpu)], stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)  # its own group: pool workers die with it
         deadline = time.monotonic() + 120  # start-up
         i = start
         while i < len(PATHOLOGICAL):
@@ -193,7 +195,7 @@ def bench_pathological(name: str, cap: float, cpu: int) -> list[tuple[str, float
             out[msg["i"]] = (msg["s"], msg["score"])
             i = msg["i"] + 1
             deadline = time.monotonic() + cap
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and any pool it started (verl's math_verify)
         proc.wait()
         start = i + 1
     return [(PATHOLOGICAL[i][0], *out.get(i, (None, None))) for i in range(len(PATHOLOGICAL))]
