@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,7 @@ def main() -> int:
     p.add_argument("--world", type=int, default=4)
     p.add_argument("--workdir", default=None, help="default: a temp dir, removed at the end")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--repeats", type=int, default=3, help="measured runs of each merger, interleaved; medians")
     args = p.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="merger-bench-"))
@@ -141,12 +143,15 @@ def main() -> int:
         for name in ("verl", "ours_bf16"):
             run_measured([*commands[name], str(work / "warmup")], env)
             shutil.rmtree(work / "warmup")
-        results = {}
-        for name, cmd in commands.items():
-            shutil.rmtree(work / name, ignore_errors=True)
-            results[name] = run_measured([*cmd, str(work / name)], env)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+        for _ in range(args.repeats):  # interleaved, so a slow spell of the machine hits every merger
+            for name, cmd in commands.items():
+                shutil.rmtree(work / name, ignore_errors=True)
+                runs[name].append(run_measured([*cmd, str(work / name)], env))
+        results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}
         n_equal = compare_outputs(work / "ours_bf16", work / "verl")
         base = results["verl"]
+        print(f"medians of {args.repeats} interleaved runs each")
         print(f"{'merger':<12}{'wall s':>10}{'peak RSS GiB':>15}{'wall ratio':>12}{'RSS ratio':>11}")
         for name, r in results.items():
             r["wall_ratio"] = r["wall_s"] / base["wall_s"]
