@@ -127,3 +127,55 @@ def test_every_recipe_composes(recipe: str) -> None:
     cfg = compose(recipe)
     assert cfg.run_name == recipe
     assert "\\boxed{}" in cfg.data.system_prompt
+
+
+SLEEPER = '''
+import sys
+from recipes.stage import Command, Stage, StagePlan
+
+class Sleeper(Stage):
+    name = "sft_data"
+    def plan(self, ctx):
+        return StagePlan(commands=[Command([sys.executable, "-c", "import time; time.sleep(120)"])])
+    def run(self, ctx):
+        ctx.run_command(self.plan(ctx).commands[0])
+        return {}
+
+STAGE = Sleeper()
+'''
+
+
+def test_sigterm_stops_the_child_and_leaves_the_stage_resumable(tmp_path: Path) -> None:
+    """`ray job stop` / a scheduler sends SIGTERM: the stage's command is terminated, not orphaned, the
+    manifest keeps the stage resumable, and the pipeline exits 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    (tmp_path / "sleeper_stage.py").write_text(SLEEPER)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from recipes import pipeline, stages; "
+              "stages.STAGE_MODULES['sft_data'] = 'sleeper_stage'; "
+              "sys.exit(pipeline.main(['tiny', f'runs_dir={sys.argv[1]}', 'stages=[sft_data]']))")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        deadline = time.monotonic() + 60
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and not children:
+            children = [c for c in psutil.Process(proc.pid).children(recursive=True) if "sleep(120)" in " ".join(c.cmdline())]
+            time.sleep(0.2)
+        assert children, "the stage's command never started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+        psutil.wait_procs(children, timeout=10)
+        assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    entry = json.loads((tmp_path / "tiny" / "manifest.json").read_text())["stages"]["sft_data"]
+    assert entry["status"] == "running" and "signal 15" in entry["error"]  # resumed by the next run
