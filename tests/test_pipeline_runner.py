@@ -86,7 +86,7 @@ def test_interrupted_stage_resumes_instead_of_starting_over(tmp_path: Path) -> N
 
 def test_changed_config_is_refused_until_rerun_and_old_output_is_kept(tmp_path: Path) -> None:
     Runner(_cfg(tmp_path), echo=lambda *_: None, stages=_stages()).run()
-    with pytest.raises(ConfigChangedError, match=r"sft\.learning_rate.*rerun=\[sft\]"):
+    with pytest.raises(ConfigChangedError, match=r"sft\.learning_rate: .* -> 0\.5.*rerun=\[sft\]"):
         Runner(_cfg(tmp_path, "sft.learning_rate=0.5"), echo=lambda *_: None, stages=_stages()).run()
 
     # an upstream change propagates: sft_data's config changed, so sft must be asked for too
