@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 from GRPO.swift_flags import SwiftConfigError, SwiftPaths, swift_command, warnings
 from recipes.atomic import atomic_write_json
 from recipes.stage import StageContext, StageError, StagePlan
+from recipes.swift_checkpoints import last_checkpoint
 
 log = logging.getLogger(__name__)
 
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
 SUMMARY = "summary.json"
 
 
@@ -29,60 +28,32 @@ class SwiftCheckpointError(StageError):
     """An ms-swift checkpoint directory is incomplete or unreadable (the message says what and where)."""
 
 
-# -- paths ------------------------------------------------------------------------------------------
-def output_dir(ctx: StageContext) -> Path:
-    return (ctx.stage_dir / "checkpoints").resolve()
-
-
-def actor_model(ctx: StageContext) -> str:
-    """The SFT checkpoint when this run has (or had) an sft stage, else the base model."""
-    if "sft" in ctx.cfg.stages or ctx.has_output("sft", "checkpoint"):
-        return ctx.output_of("sft", "checkpoint")
-    return ctx.resolve(ctx.cfg.model.path)
-
-
-def checkpoints(out: Path) -> list[tuple[int, Path]]:
-    """`(step, dir)` of every complete ms-swift checkpoint (one with trainer_state.json), oldest first."""
-    found = []
-    for p in out.glob("checkpoint-*") if out.is_dir() else []:
-        m = _CKPT.match(p.name)
-        if m and p.is_dir() and (p / "trainer_state.json").is_file():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def newest_checkpoint(out: Path) -> Path | None:
-    found = checkpoints(out)
-    return found[-1][1] if found else None
-
-
-def _paths(ctx: StageContext, resume_from: str | None) -> SwiftPaths:
+def _paths(ctx: StageContext, model: str, out: Path, resume_from: str | None) -> SwiftPaths:
     val = ctx.output_of("rl_data", "val") if int(ctx.cfg.grpo.val_freq) > 0 else None
-    return SwiftPaths(model=actor_model(ctx), train_file=ctx.output_of("rl_data", "train"),
-                      output_dir=str(output_dir(ctx)), val_file=val, resume_from=resume_from)
+    return SwiftPaths(model=model, train_file=ctx.output_of("rl_data", "train"), output_dir=str(out),
+                      val_file=val, resume_from=resume_from)
 
 
 # -- stage entry points ---------------------------------------------------------------------------------
-def plan(ctx: StageContext) -> StagePlan:
+def plan(ctx: StageContext, model: str, out: Path) -> StagePlan:
     """The exact `swift rlhf` command, its outputs, and every setting ms-swift will not honour as given."""
     try:
-        cmd = swift_command(ctx.cfg, _paths(ctx, None))
+        cmd = swift_command(ctx.cfg, _paths(ctx, model, out, None))
         notes = [f"WARNING: {w}" for w in warnings(ctx.cfg)]
     except SwiftConfigError as err:
         raise StageError(f"stage 'grpo' (backend swift): {err}") from err
     notes.insert(0, "ms-swift GRPO on one node (no Ray); resumes from the newest checkpoint-N on rerun")
-    out = output_dir(ctx)
     return StagePlan(commands=[cmd], notes=notes,
                      outputs={"checkpoint": str(out / "checkpoint-<N>"), "reward_mean": "[per step]",
                               "log": str(ctx.stage_dir / "log.txt")})
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    """Train (resuming if a checkpoint exists), validate the newest checkpoint, record per-step reward."""
-    out = output_dir(ctx)
-    resume = newest_checkpoint(out)
+def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
+    """Train `model` into `out` (resuming from its newest complete checkpoint), validate the newest
+    checkpoint, record per-step reward."""
+    resume = last_checkpoint(out)
     try:
-        cmd = swift_command(ctx.cfg, _paths(ctx, str(resume) if resume else None))
+        cmd = swift_command(ctx.cfg, _paths(ctx, model, out, str(resume) if resume else None))
         for w in warnings(ctx.cfg):
             log.warning("grpo (swift): %s", w)
     except SwiftConfigError as err:
@@ -91,7 +62,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         log.info("grpo (swift): resuming from %s", resume)
     out.mkdir(parents=True, exist_ok=True)
     ctx.run_command(cmd)
-    ckpt = newest_checkpoint(out)
+    ckpt = last_checkpoint(out)
     if ckpt is None:
         raise StageError(f"ms-swift finished but saved no checkpoint-N under {out}; check grpo.save_freq "
                          f"and the log in {ctx.stage_dir / 'log.txt'}")

@@ -63,7 +63,7 @@ class GRPOStage(Stage):
 
     def plan(self, ctx: StageContext) -> StagePlan:
         if ctx.cfg.grpo.backend == "swift":
-            return swift_backend.plan(ctx)
+            return swift_backend.plan(ctx, self._actor_model(ctx), self.checkpoint_dir(ctx))
         self._check_backend(ctx.cfg)
         ckpt = self.checkpoint_dir(ctx)
         where = (f"joins the Ray cluster at {ctx.cfg.cluster.address}" if ctx.cfg.cluster.address
@@ -76,7 +76,7 @@ class GRPOStage(Stage):
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if ctx.cfg.grpo.backend == "swift":
-            return swift_backend.run(ctx)
+            return swift_backend.run(ctx, self._actor_model(ctx), self.checkpoint_dir(ctx))
         self._check_backend(ctx.cfg)
         if ctx.cfg.cluster.device != "cuda":
             raise StageError(

@@ -15,9 +15,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes import swift_checkpoints as ckpts
 from recipes.atomic import atomic_write_text
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
-from SFT import checkpoints as ckpts
 from SFT.checks import check_dataset, check_model_dir
 from SFT.flags import SFTPaths, build_command, gradient_accumulation, on_gpu, world_size
 

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from GRPO import swift_backend
+from GRPO.train_stage import STAGE
 from recipes.compose import compose
 from recipes.stage import StageContext
 
@@ -54,7 +55,7 @@ def test_tiny_cpu_grpo_two_steps_then_resume(tiny_world, tmp_path, monkeypatch):
     monkeypatch.setenv("RLCS_REWARD_TRACE", str(trace))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
-    out = swift_backend.run(_ctx(tmp_path, tiny_world, train, max_steps=2))
+    out = STAGE.run(_ctx(tmp_path, tiny_world, train, max_steps=2))
 
     # The reward: called once per step with 2 prompts x 2 completions and the rows' own gold answers.
     calls = [json.loads(line) for line in trace.read_text().splitlines()]
@@ -94,7 +95,7 @@ def test_tiny_cpu_grpo_two_steps_then_resume(tiny_world, tmp_path, monkeypatch):
     assert torch.isfinite(logits).all()
 
     # A rerun with one more step resumes from checkpoint-2 (one more reward call, not three).
-    out3 = swift_backend.run(_ctx(tmp_path, tiny_world, train, max_steps=3))
+    out3 = STAGE.run(_ctx(tmp_path, tiny_world, train, max_steps=3))
     assert Path(out3["checkpoint"]).name == "checkpoint-3"
     assert len(trace.read_text().splitlines()) == 3
     assert out3["reward_mean"][:2] == pytest.approx(out["reward_mean"]) and len(out3["reward_mean"]) == 3

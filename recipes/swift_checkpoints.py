@@ -1,4 +1,5 @@
-"""Finding ms-swift's checkpoints: the last complete one (to resume / hand on) and the best by eval loss."""
+"""ms-swift's `checkpoint-N` directories (sft and GRPO alike): the last complete one (to resume / hand on)
+and the best by eval loss."""
 
 from __future__ import annotations
 
