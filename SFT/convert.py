@@ -15,11 +15,11 @@ streaming / validation / resume machinery is recipes/rowdata.py.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from recipes.atomic import atomic_write_bytes
 from recipes.config import MAX_PIXELS, SYSTEM_PROMPT
 from recipes.rowdata import (
     QWEN_MIN_PIXELS,
@@ -43,12 +43,8 @@ def sft_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -
     paths = []
     for k, im in enumerate(p.images):
         path = sub / f"{index:08d}-{k}.{im.ext}"
-        if k == 0:
-            sub.mkdir(parents=True, exist_ok=True)
         try:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(im.data)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, im.data, fsync=False)  # the JSON-lines chunk naming it is written after
         except OSError as err:
             raise RowReject("images", f"image {k}: cannot write {path}: {err}") from err
         paths.append(str(path))
