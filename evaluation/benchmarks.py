@@ -225,12 +225,13 @@ def _decode(img: Any, item_id: str) -> Any:
 
     from PIL import Image, UnidentifiedImageError
 
+    from recipes.rowdata import to_rgb  # alpha on white, as the training images were converted
+
     if isinstance(img, Image.Image):
-        return img if img.mode == "RGB" else img.convert("RGB")
+        return img if img.mode == "RGB" else to_rgb(img)
     try:
-        if img.get("bytes"):
-            return Image.open(io.BytesIO(img["bytes"])).convert("RGB")
-        return Image.open(img["path"]).convert("RGB")
+        with Image.open(io.BytesIO(img["bytes"]) if img.get("bytes") else img["path"]) as im:
+            return to_rgb(im)
     except (OSError, UnidentifiedImageError) as err:
         raise BenchmarkError(f"{item_id}: cannot decode its image ({err})") from err
 

@@ -95,3 +95,19 @@ def test_bad_rows_say_where_and_what():
     row = {"id": "7", "question": "q", "options": [], "decoded_image": img, "answer": ""}
     with pytest.raises(BenchmarkError, match="empty 'answer'"):
         item_from_row(SPECS["mathvision"], row, "MathVision x row 0")
+
+
+def test_transparent_benchmark_images_are_flattened_on_white_as_in_training() -> None:
+    import io
+
+    from PIL import Image
+
+    from evaluation.benchmarks import _decode
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(buf, format="PNG")
+    for cell in ({"bytes": buf.getvalue(), "path": None}, Image.open(io.BytesIO(buf.getvalue()))):
+        im = _decode(cell, "mathvista/1")
+        assert im.mode == "RGB" and im.getpixel((0, 0)) == (255, 255, 255)
+    with pytest.raises(BenchmarkError, match="mathvista/2: cannot decode its image"):
+        _decode({"bytes": b"not an image", "path": None}, "mathvista/2")
