@@ -13,21 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reward_fns.extract import box_spans
+
 log = logging.getLogger(__name__)
 
 
 def has_closed_box(text: str) -> bool:
-    """True when `text` contains `\\boxed{` whose braces close (nested braces allowed)."""
-    start = text.find("\\boxed{")
-    while start != -1:
-        depth = 0
-        for ch in text[start + len("\\boxed"):]:
-            depth += ch == "{"
-            depth -= ch == "}"
-            if depth == 0:
-                return True
-        start = text.find("\\boxed{", start + 1)
-    return False
+    """True when `text` has a `\\boxed{...}` whose braces close (the reward's own box finder)."""
+    return any(content is not None for _, _, content in box_spans(text))
 
 
 @dataclass
