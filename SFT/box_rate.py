@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recipes.rowdata import typed_parts
 from reward_fns.extract import box_spans
 
 log = logging.getLogger(__name__)
@@ -54,16 +55,7 @@ def read_prompts(jsonl: str | Path, limit: int | None = None) -> list[dict]:
 
 def _hf_messages(messages: list[dict]) -> list[dict]:
     """ms-swift `<image>` tags -> transformers' typed content parts."""
-    out = []
-    for m in messages:
-        parts: list[dict] = []
-        for i, chunk in enumerate(str(m["content"]).split("<image>")):
-            if i:
-                parts.append({"type": "image"})
-            if chunk:
-                parts.append({"type": "text", "text": chunk})
-        out.append({"role": m["role"], "content": parts})
-    return out
+    return [{"role": m["role"], "content": typed_parts(str(m["content"]))} for m in messages]
 
 
 def measure(model_dir: str | Path, jsonl: str | Path, limit: int | None = None, max_new_tokens: int = 128,

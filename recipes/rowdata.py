@@ -321,13 +321,7 @@ class PromptCounter:
 
     def count(self, system: str, user_text: str, image_tokens: list[int]) -> int:
         """Tokens of [system, user] + generation prompt, `<image>` tags in `user_text` becoming images."""
-        content: list[dict[str, str]] = []
-        for k, seg in enumerate(user_text.split(IMAGE_TAG)):
-            if k:
-                content.append({"type": "image"})
-            if seg:
-                content.append({"type": "text", "text": seg})
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": typed_parts(user_text)}]
         text = self.template.render(messages=messages, add_generation_prompt=True)
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         return len(ids) - len(image_tokens) + sum(image_tokens)
@@ -367,6 +361,17 @@ def text_cell(row: dict[str, Any], column: str) -> str:
         raise RowReject(column, f"empty {column}" if value is None or isinstance(value, str)
                         else f"{column} is a {type(value).__name__}, expected text")
     return value
+
+
+def typed_parts(text: str) -> list[dict[str, str]]:
+    """`<image>`-tagged text -> the typed content parts chat templates take (`{"type": "image"}`, text)."""
+    parts: list[dict[str, str]] = []
+    for k, seg in enumerate(text.split(IMAGE_TAG)):
+        if k:
+            parts.append({"type": "image"})
+        if seg:
+            parts.append({"type": "text", "text": seg})
+    return parts
 
 
 def with_placeholders(problem: str, n_images: int) -> str:
