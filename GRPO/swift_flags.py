@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from GRPO import verl_overrides
 from recipes.stage import Command
 from recipes.swift_cli import flag_value
 
@@ -177,8 +178,8 @@ class Row:
 
     key: str
     """Our config key (`grpo.*`, `data.*`, ...)."""
-    paper: str
-    """The reference EasyR1 value."""
+    paper: str | None
+    """The reference EasyR1 value; None: the one GRPO/verl_overrides.PARITY gives for the same verl key."""
     verl: str
     """verl 0.9.1 key (GRPO/verl_overrides.py), `-` when verl has none."""
     flag: str | None
@@ -198,101 +199,101 @@ def _warn_if(cond: Callable[[DictConfig], bool], text: Callable[[DictConfig], st
 V = "actor_rollout_ref"
 PARITY: tuple[Row, ...] = (
     # -- data ------------------------------------------------------------------------------------
-    Row("data.max_prompt_length", "2048", "data.max_prompt_length", "max_length", lambda c: c.data.max_prompt_length,
+    Row("data.max_prompt_length", None, "data.max_prompt_length", "max_length", lambda c: c.data.max_prompt_length,
         "ms-swift's max_length bounds the encoded prompt; longer rows are dropped and resampled "
         "(`truncation_strategy delete`); the converter already rejects them"),
     Row("data.max_pixels", "1204224", "(per image dict in the parquet)", "MAX_PIXELS (env)",
         lambda c: c.data.max_pixels, "ms-swift ignores the per-image keys and reads the environment"),
     Row("data.min_pixels", "262144", "(per image dict in the parquet)", "MIN_PIXELS (env)",
         lambda c: c.data.min_pixels, "as max_pixels"),
-    Row("grpo.seed", "1", "data.seed", "seed", _g("seed"), "also `data_seed`"),
-    Row("grpo.seed", "1", "data.seed", "data_seed", _g("seed")),
+    Row("grpo.seed", None, "data.seed", "seed", _g("seed"), "also `data_seed`"),
+    Row("grpo.seed", None, "data.seed", "data_seed", _g("seed")),
     # -- rollout ---------------------------------------------------------------------------------
-    Row("grpo.rollout_n", "10", f"{V}.rollout.n", "num_generations", _g("rollout_n")),
-    Row("grpo.rollout_batch_size", "512", "data.train_batch_size", "generation_batch_size", _generation_batch,
+    Row("grpo.rollout_n", None, f"{V}.rollout.n", "num_generations", _g("rollout_n")),
+    Row("grpo.rollout_batch_size", None, "data.train_batch_size", "generation_batch_size", _generation_batch,
         "in responses: rollout_batch_size x rollout_n"),
-    Row("grpo.max_response_length", "2048", "data.max_response_length", "max_completion_length",
+    Row("grpo.max_response_length", None, "data.max_response_length", "max_completion_length",
         _g("max_response_length")),
-    Row("grpo.temperature", "0.7", f"{V}.rollout.temperature", "temperature", _g("temperature")),
-    Row("grpo.top_p", "0.99", f"{V}.rollout.top_p", "top_p", _g("top_p")),
+    Row("grpo.temperature", None, f"{V}.rollout.temperature", "temperature", _g("temperature")),
+    Row("grpo.top_p", None, f"{V}.rollout.top_p", "top_p", _g("top_p")),
     Row("(top_k off)", "-1", f"{V}.rollout.top_k", "top_k", lambda c: -1 if uses_vllm(c) else ALL_TOKENS_TOP_K,
         f"transformers rollouts pass {ALL_TOKENS_TOP_K} (= every token): ms-swift maps -1 to the model's "
         "generation_config top_k, 1 for Qwen2.5-VL-Instruct, i.e. greedy groups"),
     Row("(repetition penalty off)", "1.0", "-", "repetition_penalty", lambda c: 1.0,
         "explicit, so the model's generation_config (1.05) is not used"),
-    Row("grpo.rollout_engine", "vllm", f"{V}.rollout.name", "use_vllm", _engine,
+    Row("grpo.rollout_engine", None, f"{V}.rollout.name", "use_vllm", _engine,
         "vLLM colocate on a GPU; transformers generation on a CPU",
         _warn_if(lambda c: str(c.grpo.rollout_engine) == "vllm" and on_cpu(c),
                  lambda c: "grpo.rollout_engine=vllm needs a GPU: rollouts use transformers generation on this CPU")),
     Row("grpo.rollout_engine", "vllm", f"{V}.rollout.mode", "vllm_mode",
         lambda c: "colocate" if uses_vllm(c) else SKIP),
-    Row("grpo.tensor_parallel_size", "2", f"{V}.rollout.tensor_model_parallel_size", "vllm_tensor_parallel_size",
+    Row("grpo.tensor_parallel_size", None, f"{V}.rollout.tensor_model_parallel_size", "vllm_tensor_parallel_size",
         lambda c: c.grpo.tensor_parallel_size if uses_vllm(c) else SKIP, "vLLM only"),
-    Row("grpo.gpu_memory_utilization", "0.6", f"{V}.rollout.gpu_memory_utilization", "vllm_gpu_memory_utilization",
+    Row("grpo.gpu_memory_utilization", None, f"{V}.rollout.gpu_memory_utilization", "vllm_gpu_memory_utilization",
         lambda c: c.grpo.gpu_memory_utilization if uses_vllm(c) else SKIP, "vLLM only"),
-    Row("grpo.val_temperature", "0.5", f"{V}.rollout.val_kwargs.temperature", None, None,
+    Row("grpo.val_temperature", None, f"{V}.rollout.val_kwargs.temperature", None, None,
         "ms-swift validates with the rollout temperature",
         _warn_if(lambda c: int(c.grpo.val_freq) > 0 and c.grpo.val_temperature != c.grpo.temperature,
                  lambda c: f"grpo.val_temperature={c.grpo.val_temperature} is not honoured: ms-swift validates "
                            f"with the rollout temperature {c.grpo.temperature}")),
-    Row("grpo.val_n", "1", f"{V}.rollout.val_kwargs.n", "num_generations_eval",
+    Row("grpo.val_n", None, f"{V}.rollout.val_kwargs.n", "num_generations_eval",
         lambda c: c.grpo.val_n if int(c.grpo.val_freq) > 0 else SKIP),
     # -- algorithm -------------------------------------------------------------------------------
-    Row("grpo.adv_estimator", "grpo", "algorithm.adv_estimator", "advantage_estimator", _adv,
+    Row("grpo.adv_estimator", None, "algorithm.adv_estimator", "advantage_estimator", _adv,
         "grpo scales by the group std in both (`scale_rewards group`)"),
     Row("grpo.adv_estimator", "grpo", "algorithm.norm_adv_by_std_in_grpo", "scale_rewards",
         lambda c: "group" if _adv(c) == "grpo" else SKIP, "rloo / reinforce_plus_plus keep ms-swift's own scaling"),
-    Row("grpo.use_kl_loss", "true", f"{V}.actor.use_kl_loss", "kl_in_reward", lambda c: False,
+    Row("grpo.use_kl_loss", None, f"{V}.actor.use_kl_loss", "kl_in_reward", lambda c: False,
         "KL is a loss term in both; use_kl_loss=false gives beta 0 (no reference model)"),
-    Row("grpo.kl_loss_type", "low_var_kl", f"{V}.actor.kl_loss_type", None, None,
+    Row("grpo.kl_loss_type", None, f"{V}.actor.kl_loss_type", None, None,
         "ms-swift's only estimator is k3 = verl's low_var_kl (same [-10, 10] clamp); other types are refused"),
-    Row("grpo.kl_coef", "1.0e-2", f"{V}.actor.kl_loss_coef", "beta", _beta),
+    Row("grpo.kl_coef", None, f"{V}.actor.kl_loss_coef", "beta", _beta),
     Row("(policy loss aggregation)", "token mean", f"{V}.actor.loss_agg_mode token-mean", "loss_type",
         lambda c: "dapo", "ms-swift `dapo` = token mean over the whole update (its `grpo` is sequence mean)"),
     Row("(clip ratio)", "0.2", f"{V}.actor.clip_ratio", "epsilon", lambda c: 0.2),
     # -- actor / optimizer -----------------------------------------------------------------------
-    Row("grpo.micro_batch_size_per_device_for_update", "4", f"{V}.actor.ppo_micro_batch_size_per_gpu",
+    Row("grpo.micro_batch_size_per_device_for_update", None, f"{V}.actor.ppo_micro_batch_size_per_gpu",
         "per_device_train_batch_size", _micro),
-    Row("grpo.global_batch_size", "128", f"{V}.actor.ppo_mini_batch_size", "gradient_accumulation_steps",
+    Row("grpo.global_batch_size", None, f"{V}.actor.ppo_mini_batch_size", "gradient_accumulation_steps",
         _grad_accum, "global_batch_size x rollout_n / (micro batch x processes)"),
-    Row("grpo.micro_batch_size_per_device_for_experience", "8", f"{V}.rollout.log_prob_micro_batch_size_per_gpu",
+    Row("grpo.micro_batch_size_per_device_for_experience", None, f"{V}.rollout.log_prob_micro_batch_size_per_gpu",
         None, None, "ms-swift computes old/ref log-probs in chunks of per_device_train_batch_size",
         _warn_if(lambda c: c.grpo.micro_batch_size_per_device_for_experience != _micro(c),
                  lambda c: "grpo.micro_batch_size_per_device_for_experience="
                            f"{c.grpo.micro_batch_size_per_device_for_experience} is not honoured: ms-swift uses "
                            f"the update micro batch ({_micro(c)}) for log-prob forwards")),
-    Row("grpo.learning_rate", "1.0e-6", f"{V}.actor.optim.lr", "learning_rate", _g("learning_rate")),
-    Row("grpo.optimizer", "adamw", f"{V}.actor.optim.optimizer", "optim", _optim),
-    Row("grpo.weight_decay", "1.0e-2", f"{V}.actor.optim.weight_decay", "weight_decay", _g("weight_decay")),
-    Row("grpo.warmup_ratio", "0.0", f"{V}.actor.optim.lr_warmup_steps_ratio", "warmup_ratio", _g("warmup_ratio")),
+    Row("grpo.learning_rate", None, f"{V}.actor.optim.lr", "learning_rate", _g("learning_rate")),
+    Row("grpo.optimizer", None, f"{V}.actor.optim.optimizer", "optim", _optim),
+    Row("grpo.weight_decay", None, f"{V}.actor.optim.weight_decay", "weight_decay", _g("weight_decay")),
+    Row("grpo.warmup_ratio", None, f"{V}.actor.optim.lr_warmup_steps_ratio", "warmup_ratio", _g("warmup_ratio")),
     Row("(lr schedule)", "constant", f"{V}.actor.optim.lr_scheduler_type constant", "lr_scheduler_type",
         lambda c: "constant_with_warmup" if float(c.grpo.warmup_ratio) else "constant",
         "ms-swift's default is cosine"),
-    Row("grpo.max_grad_norm", "1.0", f"{V}.actor.optim.clip_grad", "max_grad_norm", _g("max_grad_norm")),
-    Row("grpo.padding_free", "true", f"{V}.model.use_remove_padding", "padding_free",
+    Row("grpo.max_grad_norm", None, f"{V}.actor.optim.clip_grad", "max_grad_norm", _g("max_grad_norm")),
+    Row("grpo.padding_free", None, f"{V}.model.use_remove_padding", "padding_free",
         lambda c: bool(c.grpo.padding_free) and not on_cpu(c),
         "ms-swift's padding_free needs flash attention (`attn_impl flash_attn`, GPU)",
         _warn_if(lambda c: bool(c.grpo.padding_free) and on_cpu(c),
                  lambda c: "grpo.padding_free=true needs flash attention on a GPU: padded batches on this CPU")),
     Row("grpo.padding_free", "true", "-", "attn_impl",
         lambda c: "flash_attn" if c.grpo.padding_free and not on_cpu(c) else SKIP),
-    Row("grpo.gradient_checkpointing", "true", f"{V}.model.enable_gradient_checkpointing", "gradient_checkpointing",
+    Row("grpo.gradient_checkpointing", None, f"{V}.model.enable_gradient_checkpointing", "gradient_checkpointing",
         _g("gradient_checkpointing")),
-    Row("grpo.freeze_vision_tower", "false", f"{V}.actor.freeze_vision_tower", "freeze_vit",
+    Row("grpo.freeze_vision_tower", None, f"{V}.actor.freeze_vision_tower", "freeze_vit",
         _g("freeze_vision_tower"), "ms-swift freezes the ViT by default"),
-    Row("grpo.freeze_vision_tower", "false", f"{V}.actor.freeze_vision_tower", "freeze_aligner",
+    Row("grpo.freeze_vision_tower", None, f"{V}.actor.freeze_vision_tower", "freeze_aligner",
         _g("freeze_vision_tower"), "the merger trains with the tower, as in EasyR1"),
-    Row("grpo.param_offload", "true", f"{V}.actor.fsdp_config.param_offload", "offload_model",
+    Row("grpo.param_offload", None, f"{V}.actor.fsdp_config.param_offload", "offload_model",
         lambda c: bool(c.grpo.param_offload) if uses_vllm(c) else SKIP,
         "ms-swift moves the actor to CPU while vLLM generates (no FSDP; ZeRO-3 offload via extra_overrides "
         "`deepspeed: zero3_offload`)",
         _warn_if(lambda c: bool(c.grpo.param_offload) and not uses_vllm(c),
                  lambda c: "grpo.param_offload has no effect without vLLM colocate rollouts")),
-    Row("grpo.optimizer_offload", "true", f"{V}.actor.fsdp_config.optimizer_offload", "offload_optimizer",
+    Row("grpo.optimizer_offload", None, f"{V}.actor.fsdp_config.optimizer_offload", "offload_optimizer",
         lambda c: bool(c.grpo.optimizer_offload) if uses_vllm(c) else SKIP, "as param_offload",
         _warn_if(lambda c: bool(c.grpo.optimizer_offload) and not uses_vllm(c),
                  lambda c: "grpo.optimizer_offload has no effect without vLLM colocate rollouts")),
-    Row("grpo.ref_param_offload", "true", f"{V}.ref.fsdp_config.param_offload", None, None,
+    Row("grpo.ref_param_offload", None, f"{V}.ref.fsdp_config.param_offload", None, None,
         "ms-swift keeps the reference model on the training device",
         _warn_if(lambda c: bool(c.grpo.ref_param_offload) and not on_cpu(c) and float(_beta(c)) > 0,
                  lambda c: "grpo.ref_param_offload is not honoured: ms-swift keeps the reference model on the GPU")),
@@ -306,23 +307,23 @@ PARITY: tuple[Row, ...] = (
                  lambda c: f"grpo.reward_num_workers={c.grpo.reward_num_workers} is not honoured: ms-swift "
                            "scores in the trainer process")),
     # -- trainer ---------------------------------------------------------------------------------
-    Row("grpo.total_epochs", "2", "trainer.total_epochs", "num_train_epochs", _g("total_epochs")),
+    Row("grpo.total_epochs", None, "trainer.total_epochs", "num_train_epochs", _g("total_epochs")),
     Row("grpo.max_steps", "null", "trainer.total_training_steps", "max_steps",
         lambda c: c.grpo.max_steps if c.grpo.max_steps is not None else SKIP),
-    Row("grpo.save_freq", "5", "trainer.save_freq", "save_steps", _g("save_freq")),
-    Row("grpo.save_limit", "7", "trainer.max_actor_ckpt_to_keep", "save_total_limit", _g("save_limit")),
-    Row("grpo.val_freq", "5", "trainer.test_freq", "eval_steps",
+    Row("grpo.save_freq", None, "trainer.save_freq", "save_steps", _g("save_freq")),
+    Row("grpo.save_limit", None, "trainer.max_actor_ckpt_to_keep", "save_total_limit", _g("save_limit")),
+    Row("grpo.val_freq", None, "trainer.test_freq", "eval_steps",
         lambda c: c.grpo.val_freq if int(c.grpo.val_freq) > 0 else SKIP, "needs the rl_data val parquet"),
-    Row("grpo.val_freq", "5", "trainer.test_freq", "eval_strategy",
+    Row("grpo.val_freq", None, "trainer.test_freq", "eval_strategy",
         lambda c: "steps" if int(c.grpo.val_freq) > 0 else "no"),
-    Row("grpo.val_before_train", "true", "trainer.val_before_train", "eval_on_start",
+    Row("grpo.val_before_train", None, "trainer.val_before_train", "eval_on_start",
         lambda c: bool(c.grpo.val_before_train) and int(c.grpo.val_freq) > 0),
-    Row("grpo.loggers", "[console, wandb]", "trainer.logger", "report_to", _report_to,
+    Row("grpo.loggers", None, "trainer.logger", "report_to", _report_to,
         "console is always on; wandb reads WANDB_API_KEY, the project is WANDB_PROJECT"),
     Row("grpo.project_name", "rl-cold-start", "trainer.project_name", "WANDB_PROJECT (env)", _g("project_name")),
-    Row("cluster.nproc_per_node", "8", "trainer.n_gpus_per_node", "NPROC_PER_NODE (env)",
+    Row("cluster.nproc_per_node", None, "trainer.n_gpus_per_node", "NPROC_PER_NODE (env)",
         lambda c: c.cluster.nproc_per_node),
-    Row("cluster.nnodes", "1", "trainer.nnodes", "NNODES (env)", lambda c: c.cluster.nnodes,
+    Row("cluster.nnodes", None, "trainer.nnodes", "NNODES (env)", lambda c: c.cluster.nnodes,
         "ms-swift launches torchrun itself; no Ray"),
 )
 """Every setting of the `grpo` group (and the data / cluster values GRPO reads) against both backends."""
@@ -446,10 +447,18 @@ def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
     return Command(argv=argv, env=environment(cfg))
 
 
+def paper_value(row: Row) -> str:
+    """The reference value of `row`, written once: in verl's parity map when verl has the same key."""
+    if row.paper is not None:
+        return row.paper
+    key = row.verl.lstrip("+")
+    return next(r.reference_value for r in verl_overrides.PARITY if r.verl_key.lstrip("+") == key)
+
+
 def parity_markdown() -> str:
     """The parity table (both backends side by side) as Markdown, generated from PARITY."""
     lines = ["| setting | paper | verl key | ms-swift flag | note |", "|---|---|---|---|---|"]
     for r in PARITY:
         flag = f"`{r.flag}`" if r.flag else "— (warned)" if r.warn else "— (refused unless paper value)"
-        lines.append(f"| `{r.key}` | {r.paper} | `{r.verl}` | {flag} | {r.note} |")
+        lines.append(f"| `{r.key}` | {paper_value(r)} | `{r.verl}` | {flag} | {r.note} |")
     return "\n".join(lines)
