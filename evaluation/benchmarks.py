@@ -10,7 +10,8 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class Item:
     """`<benchmark>/<native id>` (unique within a predictions file)."""
     benchmark: str
     question: str
-    """User text of the prompt (choices rendered in when the benchmark's own text lacks them)."""
+    """User text of the prompt as the benchmark's official tools build it (choices rendered in when its own
+    text lacks them); the preset's instruction is added when generating."""
     gold: str
     """Ground truth: a letter for multiple choice, else the answer text."""
     options: list[str] | None
@@ -86,26 +88,39 @@ def _list_options(value: Any) -> list[str] | None:
     return opts or None
 
 
-# "A. 8 cm; B. 10 cm", "A:40°\nB:50°", "(A) 3 (B) 4": a letter marker then its text, up to the next marker.
-_MARK = r"(?:\(([A-J])\)|(?<![A-Za-z])([A-J])\s*[.:：)])"
-_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；]))" + _MARK)
+# "A. 8 cm; B. 10 cm", "A:40°\nB:50°", "(A) 3 (B) 4", "A. ①;B．②" (We-Math, full-width stop), "（A）3":
+# a letter marker then its text, up to the next marker.
+_MARK = r"(?:[(（]([A-J])[)）]|(?<![A-Za-z])([A-J])\s*[.:：)．、])"
+_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，]))" + _MARK)
+
+
+_EMPTY_AFTER_RE = re.compile(r"\s*(?:[;；]|$)")
+_MAX_LETTER_GAP = 2
 
 
 def parse_option_text(text: str | None) -> list[str] | None:
     """Options written as text: `A. 8 cm; B. 10 cm`, `A:40°\\nB:50°`, `(A) 3 (B) 4` -> texts (A first).
 
-    The last run of consecutive markers starting at A is used; fewer than two markers -> None.
+    The last run of markers starting at A is used; fewer than two markers -> None. Real We-Math quirks:
+    a "marker" with nothing after it before the next `;` is text (`around point ;O.;B. ...`), and a
+    chain may skip up to two letters after a `;` (`C. No.; F. No correct answer`): the skipped letters
+    get empty texts, so every letter keeps its written meaning.
     """
     if _blank(text):
         return None
-    chain: list[re.Match[str]] = []
-    best: list[re.Match[str]] = []
+    chain: list[re.Match[str] | None] = []
+    best: list[re.Match[str] | None] = []
     for m in _MARKER_RE.finditer(text):
+        if _EMPTY_AFTER_RE.match(text, m.end()):
+            continue
         idx = LETTERS.index(m.group(1) or m.group(2))
         if idx == 0:
             chain = [m]
         elif chain and idx == len(chain):
             chain.append(m)
+        elif chain and len(chain) < idx <= len(chain) + _MAX_LETTER_GAP and text[:m.start()].rstrip().endswith(
+                (";", "；")):
+            chain += [None] * (idx - len(chain)) + [m]
         else:
             continue
         if len(chain) >= 2:
@@ -114,12 +129,19 @@ def parse_option_text(text: str | None) -> list[str] | None:
         return None
     out = []
     for k, m in enumerate(best):
-        end = best[k + 1].start() if k + 1 < len(best) else len(text)
-        part = text[m.end():end]
-        if k + 1 == len(best):
+        if m is None:
+            out.append("")
+            continue
+        nxt = next((x for x in best[k + 1:] if x is not None), None)
+        part = text[m.end():nxt.start() if nxt is not None else len(text)]
+        if nxt is None:
             part = part.split("\n", 1)[0]
-        out.append(part.strip().rstrip(";；,").strip())
+        out.append(part.strip().rstrip(";；,，").strip())
     return out
+
+
+class OptionsUnparsed(ValueError):
+    """An option string with no `A. ...; B. ...` markers: the item is kept, its raw options shown."""
 
 
 def _text_options(value: Any) -> list[str] | None:
@@ -129,18 +151,64 @@ def _text_options(value: Any) -> list[str] | None:
         raise TypeError(f"expected option text like 'A. x; B. y', got {type(value).__name__}")
     opts = parse_option_text(value)
     if opts is None:
-        raise ValueError(f"no 'A. ...; B. ...' options found in {value[:80]!r}")
+        raise OptionsUnparsed(f"no 'A. ...; B. ...' options found in {value[:80]!r}")
     return opts
 
 
 def render_choices(options: list[str]) -> str:
-    return "Choices: " + " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
+    """`Choices: (A) x (B) y`; letters a source skipped (empty texts) are left out."""
+    return "Choices: " + " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options) if o)
 
 
-# -- the table ---------------------------------------------------------------------------------------
+def letters_only(options: list[str] | None) -> bool:
+    """True when the options are just their own letters (`A`..`E`: MATH-V's answer-in-the-image items)."""
+    return bool(options) and [o.strip() for o in options] == list(LETTERS[: len(options)])
+
+
+# -- prompts as the official tools build them ---------------------------------------------------------
 
 Row = dict[str, Any]
 
+# MathVista `query` hints end with a format request ("..., e.g., 1.2, 1.3, 1.4, at the end."); the
+# answer-type and precision part stays, the format part gives way to the preset's own instruction.
+_MATHVISTA_FORMAT_RE = re.compile(r",\s*e\.g\.,[^\n]*?,\s*at the end\.")
+_VISION_ONLY_PROMPT = "According to the question shown in the image, please answer the question."
+"""MathVerse Vision-Only rows have an empty `question`: the official `query_cot` wording, less its format
+request ("..., and provide the correct option letter, e.g., A, B, C, D, at the end")."""
+_IMAGE_TAG_RE = re.compile(r"<image\d*>")
+
+
+def _clean(text: Any) -> str:
+    return _IMAGE_TAG_RE.sub("", "" if _blank(text) else str(text)).strip()
+
+
+def _prompt_mathvista(row: Row, options: list[str] | None) -> str:
+    """The official `query` (hint with answer type and precision, question, "(Unit: ...)", choices) with
+    its format request removed; rows without `query` get question + unit + choices."""
+    query = _clean(row.get("query"))
+    if query:
+        return _MATHVISTA_FORMAT_RE.sub(".", query, count=1)
+    question = _clean(row.get("question"))
+    if not _blank(row.get("unit")):
+        question = f"{question} (Unit: {str(row['unit']).strip()})"
+    return f"{question}\n{render_choices(options)}" if options else question
+
+
+def _prompt_question(row: Row, options: list[str] | None) -> str:
+    """`question`, then the options unless the question lists them or they are only letters (MATH-V)."""
+    question = _clean(row.get("question"))
+    if options and not letters_only(options):
+        question = f"{question}\n{render_choices(options)}"
+    return question
+
+
+def _prompt_mathverse(row: Row, options: list[str] | None) -> str:
+    """MathVerse `question` (it lists its own choices), as VLMEvalKit's MathVerse_MINI uses it; the
+    README's `query_cot` adds a format request that conflicts with the boxed instruction."""
+    return _clean(row.get("question")) or _VISION_ONLY_PROMPT
+
+
+# -- the table ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
@@ -150,16 +218,17 @@ class BenchmarkSpec:
     title: str
     id_cols: tuple[str, ...]
     """Columns that together identify a row (We-Math: ID and key; its ID names a problem group)."""
-    question_col: str
     answer_col: str
     image_cols: tuple[str, ...]
     """Image columns, first non-empty wins (decoded images before paths)."""
     options: Callable[[Row], list[str] | None]
-    question_has_choices: bool
-    """True when the question text already lists the choices (MathVerse)."""
+    prompt: Callable[[Row, list[str] | None], str]
+    """The user text (without the preset's instruction), as the benchmark's official tools build it."""
     kind: Callable[[Row, list[str] | None], str]
     meta: dict[str, str]
     """Our breakdown key -> column."""
+    raw_options_col: str | None = None
+    """Column shown verbatim when its options cannot be parsed (the item is kept, graded by letter)."""
     precision_col: str | None = None
     unit_col: str | None = None
     mcq_text_gold: bool = False
@@ -189,35 +258,35 @@ def _mathverse_options(row: Row) -> list[str] | None:
 
 SPECS: dict[str, BenchmarkSpec] = {
     "mathvista": BenchmarkSpec(
-        name="mathvista", title="MathVista", id_cols=("pid",), question_col="question", answer_col="answer",
+        name="mathvista", title="MathVista", id_cols=("pid",), answer_col="answer",
         image_cols=("decoded_image", "image"), options=lambda r: _list_options(r.get("choices")),
-        question_has_choices=False, kind=_kind_mathvista,
+        prompt=_prompt_mathvista, kind=_kind_mathvista,
         meta={"question_type": "question_type", "answer_type": "answer_type"},
         precision_col="precision", unit_col="unit", mcq_text_gold=True,
     ),
     "wemath": BenchmarkSpec(
-        name="wemath", title="We-Math", id_cols=("ID", "key"), question_col="question", answer_col="answer",
+        name="wemath", title="We-Math", id_cols=("ID", "key"), answer_col="answer",
         image_cols=("image_path", "image"), options=lambda r: _text_options(r.get("option")),
-        question_has_choices=False, kind=_kind_mc_or_free,
+        prompt=_prompt_question, kind=_kind_mc_or_free, raw_options_col="option",
         meta={"group": "ID", "key": "key", "knowledge_concept": "knowledge concept"},
     ),
     "mathverse": BenchmarkSpec(
-        name="mathverse", title="MathVerse", id_cols=("sample_index",), question_col="question", answer_col="answer",
-        image_cols=("image",), options=_mathverse_options, question_has_choices=True, kind=_kind_mc_or_free,
+        name="mathverse", title="MathVerse", id_cols=("sample_index",), answer_col="answer",
+        image_cols=("image",), options=_mathverse_options, prompt=_prompt_mathverse, kind=_kind_mc_or_free,
         meta={"problem_version": "problem_version", "problem_index": "problem_index",
               "question_type": "question_type"},
     ),
     "mathvision": BenchmarkSpec(
-        name="mathvision", title="MathVision", id_cols=("id",), question_col="question", answer_col="answer",
+        name="mathvision", title="MathVision", id_cols=("id",), answer_col="answer",
         image_cols=("decoded_image", "image"), options=lambda r: _list_options(r.get("options")),
-        question_has_choices=False, kind=_kind_mc_or_free, meta={"subject": "subject", "level": "level"},
+        prompt=_prompt_question, kind=_kind_mc_or_free, meta={"subject": "subject", "level": "level"},
     ),
 }
 """Benchmark name -> column mapping."""
+SPECS["heldin"] = replace(SPECS["mathvista"], name="heldin", title="Tiny held-in")
+"""The tiny world's held-in slice (`tiny:heldin`, recipes/tiny_world/data.py build_heldin): MathVista's columns."""
 
 BENCHMARKS = tuple(SPECS)
-_IMAGE_TAG_RE = re.compile(r"<image\d*>")
-_VISION_ONLY_PROMPT = "Answer the question shown in the image."
 
 
 def _decode(img: Any, item_id: str) -> Any:
@@ -249,8 +318,11 @@ def _images(row: Row, spec: BenchmarkSpec, where: str) -> list[Any]:
 
 
 def item_from_row(spec: BenchmarkSpec, row: Row, where: str) -> Item:
-    """Turn one dataset row into an Item; BenchmarkError names the row and column when it cannot."""
-    for col in (*spec.id_cols, spec.question_col, spec.answer_col):
+    """Turn one dataset row into an Item; BenchmarkError names the row and column when it cannot.
+
+    Options that cannot be parsed (`raw_options_col`) do not lose the item: the raw text is shown and
+    the letter graded; `meta["load_note"]` says so."""
+    for col in (*spec.id_cols, spec.answer_col):
         if col not in row:
             raise BenchmarkError(f"{where}: missing column {col!r} (columns: {', '.join(sorted(row))})")
     native_id = "|".join(str(row[c]) for c in spec.id_cols)
@@ -258,17 +330,23 @@ def item_from_row(spec: BenchmarkSpec, row: Row, where: str) -> Item:
     if _blank(gold):
         raise BenchmarkError(f"{where}: empty {spec.answer_col!r} (id {native_id!r})")
     gold = str(gold).strip()
+    meta: dict[str, Any] = {"native_id": native_id}
     try:
         options = spec.options(row)
+    except OptionsUnparsed as err:
+        if spec.raw_options_col is None:
+            raise BenchmarkError(f"{where}: bad options (id {native_id!r}): {err}") from err
+        options = None
+        meta["load_note"] = f"options unparsed, shown verbatim and graded by letter: {err}"
+        log.warning("%s (id %r): %s", where, native_id, meta["load_note"])
     except (TypeError, ValueError) as err:
         raise BenchmarkError(f"{where}: bad options (id {native_id!r}): {err}") from err
-    question = _IMAGE_TAG_RE.sub("", str(row[spec.question_col] or "")).strip()
+    question = spec.prompt(row, options)
+    if "load_note" in meta:
+        question = f"{question}\n{str(row[spec.raw_options_col]).strip()}"
     if not question:
-        question = _VISION_ONLY_PROMPT  # MathVerse "Vision Only": the whole question is in the image
-    if options and not spec.question_has_choices:
-        question = f"{question}\n{render_choices(options)}"
-    kind = spec.kind(row, options)
-    meta: dict[str, Any] = {"native_id": native_id}
+        raise BenchmarkError(f"{where}: empty question (id {native_id!r})")
+    kind = "choice" if "load_note" in meta else spec.kind(row, options)
     for key, col in spec.meta.items():
         value = row.get(col)
         meta[key] = None if _blank(value) else value
@@ -288,8 +366,32 @@ def item_from_row(spec: BenchmarkSpec, row: Row, where: str) -> Item:
     )
 
 
-def iter_items(name: str, rows: Any, source: str, limit: int | None = None) -> Iterator[Item]:
-    """Items of benchmark `name` from an iterable of rows (a `datasets.Dataset` or a list of dicts)."""
+@dataclass(frozen=True)
+class Skipped:
+    """An official row that could not become an item (reported, never fatal)."""
+
+    benchmark: str
+    row: int
+    id: str | None
+    why: str
+
+    def record(self) -> dict[str, Any]:
+        return {"benchmark": self.benchmark, "row": self.row, "id": self.id, "why": self.why}
+
+
+def _row_id(spec: BenchmarkSpec, row: Any) -> str | None:
+    try:
+        return "|".join(str(row[c]) for c in spec.id_cols)
+    except (KeyError, TypeError):
+        return None
+
+
+def iter_items(name: str, rows: Any, source: str, limit: int | None = None,
+               skipped: list[Skipped] | None = None) -> Iterator[Item]:
+    """Items of benchmark `name` from an iterable of rows (a `datasets.Dataset` or a list of dicts).
+
+    With a `skipped` list, a row that cannot become an item is appended there (and logged) instead of
+    raising, so one bad row never stops the rest."""
     if name not in SPECS:
         raise BenchmarkError(f"unknown benchmark {name!r}; known: {', '.join(SPECS)}")
     spec = SPECS[name]
@@ -297,7 +399,14 @@ def iter_items(name: str, rows: Any, source: str, limit: int | None = None) -> I
     for i, row in enumerate(rows):
         if limit is not None and i >= limit:
             break
-        item = item_from_row(spec, row, f"{spec.title} {source} row {i}")
+        try:
+            item = item_from_row(spec, row, f"{spec.title} {source} row {i}")
+        except BenchmarkError as err:
+            if skipped is None:
+                raise
+            skipped.append(Skipped(name, i, _row_id(spec, row), str(err)))
+            log.warning("skipped: %s", err)
+            continue
         if item.id in seen:
             log.warning("%s %s row %d: duplicate id %r; using %r", spec.title, source, i, item.id, f"{item.id}#{i}")
             item.id = f"{item.id}#{i}"
@@ -305,12 +414,35 @@ def iter_items(name: str, rows: Any, source: str, limit: int | None = None) -> I
         yield item
 
 
-def load_items(name: str, path: str, split: str, limit: int | None = None, config: str | None = None) -> list[Item]:
-    """Load benchmark `name` from `path` (hub id or local dataset dir), split `split`, first `limit` rows."""
+_FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv"}
+
+
+def _load_split(path: str, split: str, config: str | None) -> Any:
+    """One split as a `datasets.Dataset`. A local dir is read through its data files, whose cache key
+    follows their content: `load_dataset(dir)` keys its cache on the dir name alone and serves a rebuilt
+    dir's old rows."""
+    import datasets
+
+    if not Path(path).is_dir():
+        return datasets.load_dataset(path, config, split=split) if config else datasets.load_dataset(path, split=split)
+    files = datasets.load_dataset_builder(path, config).config.data_files or {}
+    if split not in files:
+        raise ValueError(f"unknown split {split!r}; the dir has {', '.join(files) or 'none'}")
+    chosen = [str(f) for f in files[split]]
+    kind = _FILE_BUILDERS.get(Path(chosen[0]).suffix) if chosen else None
+    if kind is None:
+        raise ValueError(f"unsupported data files {chosen[:1]} (expected parquet, json or csv)")
+    return datasets.load_dataset(kind, data_files={split: chosen}, split=split)
+
+
+def load_items(name: str, path: str, split: str, limit: int | None = None, config: str | None = None,
+               skipped: list[Skipped] | None = None) -> list[Item]:
+    """Load benchmark `name` from `path` (hub id or local dataset dir), split `split`, first `limit` rows;
+    bad rows go to `skipped` when it is given (see `iter_items`)."""
     import datasets
 
     try:
-        ds = datasets.load_dataset(path, config, split=split) if config else datasets.load_dataset(path, split=split)
+        ds = _load_split(path, split, config)
     except ValueError as err:
         raise BenchmarkError(f"{name}: cannot load split {split!r} of {path!r}: {err}") from err
     if limit is not None:
@@ -318,6 +450,6 @@ def load_items(name: str, path: str, split: str, limit: int | None = None, confi
     for col, feature in ds.features.items():  # keep images encoded until generation needs them
         if isinstance(feature, datasets.Image) and feature.decode:
             ds = ds.cast_column(col, datasets.Image(decode=False))
-    items = list(iter_items(name, ds, f"{path}[{split}]"))
+    items = list(iter_items(name, ds, f"{path}[{split}]", skipped=skipped))
     log.info("%s: %d items from %s[%s]", name, len(items), path, split)
     return items

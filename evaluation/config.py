@@ -15,6 +15,8 @@ class BenchmarkSource:
     """Split to evaluate (paper: MathVista/We-Math/MathVerse `testmini`, MathVision `test`)."""
     config: str | None = None
     """Dataset config name where the hub repo has several (MathVerse: `testmini`); null: the default."""
+    limit: int | None = None
+    """At most this many items of this benchmark (with `eval.limit` set too, the smaller wins); null: no own cap."""
 
 
 def _paper_sources() -> dict[str, BenchmarkSource]:
@@ -26,27 +28,47 @@ def _paper_sources() -> dict[str, BenchmarkSource]:
     }
 
 
+PAPER_SYSTEM_PROMPT = "You are a helpful assistant."
+PAPER_USER_SUFFIX = " Please reason step by step, and put your final answer within \\boxed{}."
+"""The authors' documented evaluation prompt (MM-UPT README "Evaluation"): `{question}` + this suffix."""
+
+
 @dataclass
 class JudgeConfig:
     """Optional LLM judge (an OpenAI-compatible chat endpoint, e.g. a vLLM server). Off by default:
-    the rule-based grader shared with the reward is the reported score."""
+    the rule-based grader shared with the reward is the headline; judge accuracy is shown beside it."""
 
     enabled: bool = False
-    url: str = "http://127.0.0.1:8000/v1"
-    """Base URL of the OpenAI-compatible API (`/chat/completions` is appended)."""
+    url: str | None = None
+    """Base URL of the OpenAI-compatible API (`/chat/completions` is appended). null with `enabled`: the
+    eval stage starts a local vLLM server for `model` after generation and stops it when judging is done."""
     model: str = "Qwen/Qwen2.5-32B-Instruct"
-    """Judge model name as the server knows it (MM-UPT, the sister paper, used Qwen2.5-32B-Instruct)."""
+    """Judge model (MM-UPT, the sister paper, is said to judge with Qwen2.5-32B-Instruct)."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (unset: no Authorization header)."""
     timeout_s: float = 60.0
     max_workers: int = 8
     """Concurrent judge requests."""
+    port: int = 8011
+    """Port of the local server (127.0.0.1) when `url` is null."""
+    tensor_parallel_size: int = 2
+    """GPUs of the local judge server (32B in bf16 needs about 65 GB)."""
+    launch: str | None = None
+    """Command that starts the local server; `{python}`, `{model}`, `{port}`, `{tp}` are filled in. null:
+    `{python} -m vllm.entrypoints.openai.api_server --model {model} --port {port} --host 127.0.0.1
+    --tensor-parallel-size {tp}`."""
+    startup_timeout_s: float = 1800.0
+    """How long to wait for the local server's `/v1/models` to answer (loading 32B takes minutes)."""
 
 
 @dataclass
 class EvalConfig:
-    """Benchmarks and generation settings for the eval stage and `scripts/evaluate.py`."""
+    """Benchmarks, prompt protocol and generation settings for the eval stage and `scripts/evaluate.py`.
 
+    The defaults are the authors' documented protocol (preset `paper`, MM-UPT README "Evaluation")."""
+
+    preset: str = "paper"
+    """Name of the protocol preset (recipes/conf/eval/<preset>.yaml), printed in results.md."""
     benchmarks: list[str] = field(default_factory=lambda: ["mathvista", "wemath", "mathverse", "mathvision"])
     """Benchmarks to run (paper: MathVista, We-Math, MathVerse, MathVision)."""
     sources: dict[str, BenchmarkSource] = field(default_factory=_paper_sources)
@@ -59,24 +81,33 @@ class EvalConfig:
     backend: str = "auto"
     """`vllm` (GPU), `hf` (transformers `generate`, CPU fallback), or `auto` (vllm when importable and a
     GPU is visible, else hf)."""
+    engines: int | None = None
+    """Generation engines (one process each, its own GPUs). null: one per `tensor_parallel_size` GPUs of
+    the visible GPUs (8 GPUs, tp 1: 8 engines); 1 on a CPU."""
     batch_size: int = 64
     """Items per generation call; predictions are appended and flushed after each batch."""
     tensor_parallel_size: int = 1
-    """vLLM tensor parallel size (GPUs per model replica)."""
+    """vLLM tensor parallel size (GPUs per engine)."""
     gpu_memory_utilization: float = 0.9
     """vLLM's share of GPU memory."""
-    max_model_len: int = 8192
-    """vLLM context length (prompt with image tokens + max_new_tokens)."""
-    temperature: float = 0.0
-    """Sampling temperature; 0 is greedy (the paper does not publish its sampling)."""
+    max_model_len: int = 20480
+    """vLLM context length: the prompt (at most 1280 image tokens plus text) + `max_new_tokens`."""
+    system_prompt: str | None = PAPER_SYSTEM_PROMPT
+    """System message. null: the SFT one (`recipes.config.SYSTEM_PROMPT`)."""
+    user_suffix: str = PAPER_USER_SUFFIX
+    """Appended to every question (the paper protocol's boxed instruction; empty for `train_prompt`)."""
+    temperature: float = 0.2
+    """Sampling temperature (paper protocol 0.2, seeded by `seed`); 0 is greedy."""
     top_p: float = 1.0
-    max_new_tokens: int = 2048
-    """Generation budget per item."""
+    max_new_tokens: int = 16384
+    """Generation budget per item (paper protocol 16,384)."""
     seed: int = 0
-    system_prompt: str | None = None
-    """null: the paper's (`recipes.config.SYSTEM_PROMPT`)."""
-    max_pixels: int | None = None
-    """Per-image pixel ceiling; null: the paper's training value (1204224)."""
-    min_pixels: int | None = None
-    """Per-image pixel floor; null: the paper's training value (262144)."""
+    """Sampling seed (recorded on every predictions row)."""
+    max_pixels: int | None = 1280 * 28 * 28
+    """Per-image pixel ceiling (paper protocol 1280*28*28); null: the training value (1204224)."""
+    min_pixels: int | None = 224 * 224
+    """Per-image pixel floor (paper protocol 224*224); null: the training value (262144)."""
+    fallback_extraction: bool = True
+    """Also report (in its own column, never the headline) accuracy when box-less responses are read by
+    "the answer is X" / a final option letter."""
     judge: JudgeConfig = field(default_factory=JudgeConfig)

@@ -11,9 +11,16 @@ import json
 import logging
 import os
 import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +109,76 @@ def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api
                                     "reply": reply}, ensure_ascii=False) + "\n")
                 f.flush()
     return {r["id"]: done[r["id"]] for r in rows}
+
+
+# -- a local judge server for the run ---------------------------------------------------------------------
+
+DEFAULT_LAUNCH = ("{python} -m vllm.entrypoints.openai.api_server --model {model} --port {port} "
+                  "--host 127.0.0.1 --tensor-parallel-size {tp}")
+
+
+def server_command(judge: Any) -> list[str]:
+    """The argv that starts the local judge server (`judge.launch`, else vLLM's OpenAI server)."""
+    template = judge.launch or DEFAULT_LAUNCH
+    return [part.format(python=sys.executable, model=judge.model, port=judge.port, tp=judge.tensor_parallel_size)
+            for part in shlex.split(template)]
+
+
+def local_url(judge: Any) -> str:
+    return f"http://127.0.0.1:{judge.port}/v1"
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=5) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM the server's whole process group, then SIGKILL what is left after `grace_s`."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def judge_server(judge: Any, log_path: Path) -> Iterator[str]:
+    """Start the judge server (own process group, output to `log_path`), wait until `/v1/models` answers,
+    yield its base URL, and stop it on the way out whatever happened."""
+    cmd = server_command(judge)
+    url = local_url(judge)
+    if _healthy(url):
+        raise JudgeError(f"something already answers at {url}; set eval.judge.url to use it, or another "
+                         "eval.judge.port")
+    log.info("starting the judge server: %s (log: %s)", shlex.join(cmd), log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as logf:
+        try:
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as err:
+            raise JudgeError(f"cannot start the judge server {shlex.join(cmd)}: {err}") from err
+    try:
+        deadline = time.monotonic() + float(judge.startup_timeout_s)
+        while not _healthy(url):
+            if proc.poll() is not None:
+                raise JudgeError(f"the judge server exited with {proc.returncode} before answering; see {log_path}")
+            if time.monotonic() > deadline:
+                raise JudgeError(f"the judge server did not answer at {url} within {judge.startup_timeout_s} s; "
+                                 f"see {log_path}")
+            time.sleep(0.5)
+        log.info("judge server ready at %s", url)
+        yield url
+    finally:
+        _stop(proc)
+        log.info("judge server stopped (exit %s)", proc.returncode)

@@ -35,11 +35,53 @@ def _ours(results: dict[str, Any], key: str = "accuracy") -> dict[str, float | N
     return out
 
 
+def _pct(cell: dict[str, Any] | None, key: str = "rate") -> str:
+    return "-" if not cell else f"{cell[key]:.1f}"
+
+
+def _protocol(results: dict[str, Any]) -> str:
+    """One line naming the preset and the settings every prediction was made with."""
+    s = results.get("settings") or {}
+    if not s:
+        return f"Preset: {results.get('preset') or '-'}."
+    decoding = "greedy" if not s.get("temperature") else f"temperature {s['temperature']}, top_p {s.get('top_p')}"
+    return (f"Preset: **{results.get('preset') or '-'}**: system {s.get('system_prompt')!r}, user = image + "
+            f"question + {s.get('user_suffix', '')!r}, {decoding} (seed {s.get('seed')}), "
+            f"{s.get('max_new_tokens')} new tokens, pixels per image {s.get('min_pixels')}..{s.get('max_pixels')}.")
+
+
+def _beside_table(results: dict[str, Any]) -> list[str]:
+    """Per benchmark: accuracy beside no-answer and truncation rates, fallback and judge accuracy, loading."""
+    loading = results.get("loading") or {}
+    lines = ["| benchmark | items | accuracy | no answer % | truncated % | fallback accuracy¹ | LLM judge "
+             "| skipped rows | kept, note² |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, e in results["benchmarks"].items():
+        load = loading.get(name, {})
+        label = f"{e['title']} (per-item)" if name == "wemath" else e["title"]
+        lines.append(f"| {label} | {e['n']} | {e['accuracy']:.2f} | {_pct(e.get('no_answer'))} "
+                     f"| {_pct(e.get('truncated'))} | {_pct(e.get('fallback'), 'accuracy')} "
+                     f"| {_pct(e.get('judge') if (e.get('judge') or {}).get('n') else None, 'accuracy')} "
+                     f"| {load.get('skipped', 0)} | {load.get('degraded', 0)} |")
+    lines += ["", "¹ box-less responses read by \"the answer is X\" / a final option letter; never in the headline. "
+              "² options not parseable: shown verbatim, graded by letter. Truncated: stopped at the token budget.", ""]
+    return lines
+
+
+def _four_table(four: dict[str, Any], title: str) -> list[str]:
+    lines = ["", f"{title} over {four['groups']} multi-step problems (the official script's formulas):", "",
+             "| mode | score | IK | IG | CM | RM |", "|---|---|---|---|---|---|"]
+    for mode in ("strict", "loose"):
+        m = four[mode]
+        lines.append(f"| {mode} | {m['score']:.2f} | {m['IK']:.2f} | {m['IG']:.2f} | {m['CM']:.2f} | {m['RM']:.2f} |")
+    return lines
+
+
 def render_markdown(results: dict[str, Any], label: str) -> str:
-    """The headline table (paper rows, then ours), then each benchmark's breakdowns."""
+    """The headline table (paper rows, then ours), the rates beside it, then each benchmark's breakdowns."""
     cols = " | ".join(TITLES[b] for b in COLUMNS)
-    lines = [f"# Evaluation of {label}", "",
-             f"Scorer: {results['scorer']}. Accuracy in %, items per benchmark in brackets.", "",
+    lines = [f"# Evaluation of {label}", "", _protocol(results), "",
+             f"Scorer: {results['scorer']}. Accuracy in %, items per benchmark in brackets; We-Math: per-item "
+             "accuracy (strict and loose scores below).", "",
              f"| model | {cols} | avg |", "|---|" + "---|" * (len(COLUMNS) + 1)]
     for row in PAPER_ROWS:
         vals = " | ".join(f"{'~' * row.approximate(b)}{row.scores[b]:.1f}" for b in COLUMNS)
@@ -53,21 +95,27 @@ def render_markdown(results: dict[str, Any], label: str) -> str:
         vals = " | ".join(_fmt(jv[b]) for b in COLUMNS)
         lines.append(f"| ours, LLM judge | {vals} | {_fmt(results['judge_average'])} |")
     lines += ["", "`~`: read off the paper's bar chart (+-0.1); others printed in the paper. The paper's "
-              "judge protocol is not published (likely an LLM judge); our default is rule-based, the grader "
+              "judge protocol is not published (likely an LLM judge); our headline is rule-based, the grader "
               "the GRPO reward uses.", ""]
+    lines += _beside_table(results)
+    skipped = results.get("skipped") or []
+    if skipped:
+        lines += [f"Official rows that could not become items ({len(skipped)}):", "",
+                  "| benchmark | row | id | why |", "|---|---|---|---|"]
+        lines += [f"| {s['benchmark']} | {s['row']} | {s['id']} | {s['why']} |" for s in skipped[:50]]
+        lines.append("")
     for entry in results["benchmarks"].values():
         lines.append(f"## {entry['title']}: {entry['accuracy']:.2f} ({entry['correct']}/{entry['n']})")
         for key, cells in entry["breakdown"].items():
             lines += ["", f"| {key} | n | accuracy |", "|---|---|---|"]
             lines += [f"| {k} | {c['n']} | {c['accuracy']:.2f} |" for k, c in cells.items()]
-        four = entry.get("four_dimensional")
-        if four:
-            lines += ["", f"Four-dimensional metrics over {four['groups']} multi-step problems:", "",
-                      "| mode | score | IK | IG | CM | RM |", "|---|---|---|---|---|---|"]
-            for mode in ("strict", "loose"):
-                m = four[mode]
-                lines.append(f"| {mode} | {m['score']:.2f} | {m['IK']:.2f} | {m['IG']:.2f} | {m['CM']:.2f} "
-                             f"| {m['RM']:.2f} |")
+        if entry.get("four_dimensional"):
+            four = entry["four_dimensional"]
+            lines += ["", f"We-Math side by side: per-item accuracy {entry['accuracy']:.2f} | strict score "
+                      f"{four['strict']['score']:.2f} | loose score {four['loose']['score']:.2f}."]
+            lines += _four_table(four, "Four-dimensional metrics (rule verdicts)")
+        if entry.get("four_dimensional_judge"):
+            lines += _four_table(entry["four_dimensional_judge"], "Four-dimensional metrics (LLM-judge verdicts)")
         reasons = ", ".join(f"{k} {v}" for k, v in entry["reasons"].items())
         lines += ["", f"Grader decisions: {reasons}", ""]
     return "\n".join(lines) + "\n"

@@ -12,13 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks import Item, load_items
+from evaluation.benchmarks import Item, Skipped, load_items
 from evaluation.generate import (
+    EngineSpec,
     GenerationError,
     GenSettings,
+    engine_count,
     generate_predictions,
+    generate_sharded,
+    gpu_groups,
     make_backend,
     read_predictions,
+    visible_gpus,
+    vllm_available,
 )
 from evaluation.report import write_reports
 from evaluation.score import aggregate, score_rows
@@ -29,8 +35,11 @@ log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.jsonl"
 VERDICTS = "verdicts.jsonl"
 JUDGEMENTS = "judgements.jsonl"
-COMPARED_KEYS = ("benchmarks", "average", "n", "scorer")
+SKIPPED = "skipped.jsonl"
+JUDGE_LOG = "judge_server.log"
+COMPARED_KEYS = ("benchmarks", "average", "n", "scorer", "loading")
 """Keys of results.json that a rescore must reproduce exactly."""
+JUDGE_KEYS = ("judge", "four_dimensional_judge")
 
 
 def model_label(model: str) -> str:
@@ -47,6 +56,7 @@ def settings_from(ecfg: Any, model: str) -> GenSettings:
     return GenSettings(
         model=model,
         system_prompt=ecfg.system_prompt if ecfg.system_prompt is not None else SYSTEM_PROMPT,
+        user_suffix=str(ecfg.user_suffix or ""),
         temperature=float(ecfg.temperature), top_p=float(ecfg.top_p), max_new_tokens=int(ecfg.max_new_tokens),
         seed=int(ecfg.seed),
         max_pixels=int(ecfg.max_pixels) if ecfg.max_pixels is not None else MAX_PIXELS,
@@ -62,31 +72,82 @@ def _as_is(ref: str, kind: str) -> str:
     return ref
 
 
-def load_benchmarks(ecfg: Any, resolve: Resolver = _as_is) -> list[Item]:
-    """Items of every configured benchmark (first `limit` of each)."""
+def _limit(*caps: int | None) -> int | None:
+    """The smallest of the item caps given (`eval.limit`, the source's own `limit`); None when none is set."""
+    given = [int(c) for c in caps if c is not None]
+    return min(given) if given else None
+
+
+def load_benchmarks(ecfg: Any, resolve: Resolver = _as_is, skipped: list[Skipped] | None = None) -> list[Item]:
+    """Items of every configured benchmark (first `limit` of each); rows that cannot become items go to
+    `skipped` when it is given."""
     items: list[Item] = []
     for name in ecfg.benchmarks:
         if name not in ecfg.sources:
             raise GenerationError(f"eval.benchmarks has {name!r} but eval.sources has no entry for it")
         src = ecfg.sources[name]
-        items.extend(load_items(name, resolve(src.source, "dataset"), src.split, ecfg.limit,
-                                getattr(src, "config", None)))
+        items.extend(load_items(name, resolve(src.source, "dataset"), src.split,
+                                _limit(ecfg.limit, getattr(src, "limit", None)),
+                                getattr(src, "config", None), skipped=skipped))
     return items
 
 
-def _score_and_report(rows: list[dict[str, Any]], out_dir: Path, label: str, judge: Any | None) -> dict[str, Any]:
-    rows, verdicts = score_rows(rows)
-    atomic_write_text(out_dir / VERDICTS, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
-    judged = None
-    if judge is not None and judge.enabled:
-        from evaluation.judge import judge_rows
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-        judged = judge_rows(rows, out_dir / JUDGEMENTS, judge.url, judge.model, judge.api_key_env,
-                            judge.timeout_s, judge.max_workers)
-    results = aggregate(rows, verdicts, judged)
+
+def _judge(rows: list[dict[str, Any]], out_dir: Path, judge: Any) -> dict[str, bool]:
+    from evaluation.judge import judge_rows, judge_server
+
+    def run(url: str) -> dict[str, bool]:
+        return judge_rows(rows, out_dir / JUDGEMENTS, url, judge.model, judge.api_key_env, judge.timeout_s,
+                          judge.max_workers)
+
+    if judge.url:
+        return run(judge.url)
+    with judge_server(judge, out_dir / JUDGE_LOG) as url:
+        return run(url)
+
+
+def _score_and_report(rows: list[dict[str, Any]], out_dir: Path, label: str, judge: Any | None,
+                      fallback: bool = True) -> dict[str, Any]:
+    rows, verdicts = score_rows(rows, fallback)
+    atomic_write_text(out_dir / VERDICTS, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
+    judged = _judge(rows, out_dir, judge) if judge is not None and judge.enabled else None
+    results = aggregate(rows, verdicts, judged, _read_jsonl(out_dir / SKIPPED))
     results["model"] = rows[0]["settings"]["model"] if rows else None
     results["settings"] = rows[0].get("settings") if rows else None
     return results
+
+
+def resolved_backend(kind: str) -> str:
+    """`auto` -> `vllm` when importable with a GPU visible, else `hf`."""
+    if kind == "auto":
+        return "vllm" if vllm_available() else "hf"
+    return kind
+
+
+def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: str, pred_path: Path) -> dict[str, Any]:
+    """One engine in this process (the CPU / HF case), else one spawned engine process per GPU group."""
+    max_images = max((len(it.images) for it in items), default=1) or 1
+    kwargs = {"tensor_parallel_size": int(ecfg.tensor_parallel_size),
+              "gpu_memory_utilization": float(ecfg.gpu_memory_utilization),
+              "max_model_len": int(ecfg.max_model_len), "max_images": max_images}
+    backend = resolved_backend(str(ecfg.backend))
+    tp = int(ecfg.tensor_parallel_size)
+    gpus = visible_gpus() if backend == "vllm" or ecfg.engines is None else []
+    n = engine_count(ecfg.engines, tp, len(gpus))
+    if backend == "vllm" and int(ecfg.max_model_len) <= int(ecfg.max_new_tokens):
+        raise GenerationError(f"eval.max_model_len {ecfg.max_model_len} leaves no room for the prompt beside "
+                              f"max_new_tokens {ecfg.max_new_tokens}")
+    if n == 1 and backend == "hf":
+        return generate_predictions(items, lambda: make_backend(backend, settings, model_path, **kwargs), settings,
+                                    pred_path, int(ecfg.batch_size))
+    groups = gpu_groups(n, tp if backend == "vllm" else 1, gpus)
+    return generate_sharded(items, EngineSpec(backend, model_path, kwargs), settings, pred_path,
+                            int(ecfg.batch_size), groups)
 
 
 def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is,
@@ -96,18 +157,15 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = resolve(model, "model")
     settings = settings_from(ecfg, model)
-    items = load_benchmarks(ecfg, resolve)
-    max_images = max((len(it.images) for it in items), default=1) or 1
-
-    def factory():  # vLLM settings are ignored by the hf backend
-        return make_backend(ecfg.backend, settings, model_path, tensor_parallel_size=int(ecfg.tensor_parallel_size),
-                            gpu_memory_utilization=float(ecfg.gpu_memory_utilization),
-                            max_model_len=int(ecfg.max_model_len), max_images=max_images)
-
+    skipped: list[Skipped] = []
+    items = load_benchmarks(ecfg, resolve, skipped)
+    atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s.record(), ensure_ascii=False) + "\n"
+                                                 for s in skipped))
     pred_path = out_dir / PREDICTIONS
-    gen = generate_predictions(items, factory, settings, pred_path, int(ecfg.batch_size))
+    gen = _generate(ecfg, items, settings, model_path, pred_path)
     label = label or model_label(model)
-    results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge)
+    results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge, bool(ecfg.fallback_extraction))
+    results["preset"] = str(ecfg.preset)
     results["generation"] = gen
     paths = write_reports(out_dir, results, label)
     return {**results, "paths": {"predictions": str(pred_path), "verdicts": str(out_dir / VERDICTS), **paths}}
@@ -115,23 +173,38 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
 
 def rescore(pred_path: Path, out_dir: Path | None = None, *, judge: Any | None = None, label: str | None = None,
             write: bool = True) -> dict[str, Any]:
-    """Score a predictions file alone (no model) and, if `write`, write verdicts and reports to `out_dir`."""
+    """Score a predictions file alone (no model) and, if `write`, write verdicts and reports to `out_dir`.
+
+    The skipped official rows are read from `skipped.jsonl` beside the predictions (when there)."""
     pred_path = Path(pred_path)
     rows = read_predictions(pred_path)
     if not rows:
         raise GenerationError(f"{pred_path}: no predictions to score")
     out_dir = Path(out_dir) if out_dir is not None else pred_path.parent
     label = label or model_label(rows[0]["settings"]["model"])
+    skipped = _read_jsonl(pred_path.parent / SKIPPED)
+    stored = _read_json(pred_path.parent / "results.json")
     if not write:
         rows, verdicts = score_rows(rows)
-        results = aggregate(rows, verdicts)
+        results = aggregate(rows, verdicts, skipped=skipped)
         results["model"] = rows[0]["settings"]["model"]
         results["settings"] = rows[0].get("settings")
+        results["preset"] = stored.get("preset")
         return results
     out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir != pred_path.parent and skipped:
+        atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in skipped))
     results = _score_and_report(rows, out_dir, label, judge)
+    results["preset"] = stored.get("preset")
     paths = write_reports(out_dir, results, label)
     return {**results, "paths": paths}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def compare_results(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
@@ -142,8 +215,8 @@ def compare_results(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
             for name in sorted(set(stored.get(key, {})) | set(fresh.get(key, {}))):
                 a, b = stored.get(key, {}).get(name), fresh.get(key, {}).get(name)
                 if a is not None and b is not None:  # judge results are not rescored
-                    a = {k: v for k, v in a.items() if k != "judge"}
-                    b = {k: v for k, v in b.items() if k != "judge"}
+                    a = {k: v for k, v in a.items() if k not in JUDGE_KEYS}
+                    b = {k: v for k, v in b.items() if k not in JUDGE_KEYS}
                 if a != b:
                     diffs.append(f"benchmarks.{name}: stored {json.dumps(a)[:300]} != rescored {json.dumps(b)[:300]}")
         elif stored.get(key) != fresh.get(key):

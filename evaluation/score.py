@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from evaluation.benchmarks import LETTERS
+from evaluation.fallback import fallback_answer
 from reward_fns.grader import extract_answer, grade_answer
 
 SCORER = "rule: reward_fns.grader (last \\boxed{} else <answer>; letters, option texts, numbers, math-verify)"
@@ -35,15 +37,42 @@ def strip_unit(pred: str, unit: str | None) -> str:
     return out.strip() or pred
 
 
-def score_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Grade one prediction row; returns the verdict fields (pred, correct, reason)."""
-    pred = extract_answer(row.get("response") or "")
+def _same_text_letters(options: list[str] | None, gold: str) -> set[str]:
+    """Letters whose option text equals the gold letter's text (MathVista pid 781: 18 is both C and D)."""
+    if not options or len(gold) != 1 or gold not in LETTERS[: len(options)]:
+        return set()
+    text = options[LETTERS.index(gold)].strip().lower()
+    return {LETTERS[i] for i, o in enumerate(options) if text and o.strip().lower() == text}
+
+
+def _grade(pred: str | None, row: dict[str, Any]) -> tuple[Any, bool, str]:
+    """(verdict, correct, reason) of an extracted prediction; a letter naming an option with the gold's
+    text counts as the gold letter."""
     if pred is not None:
         pred = strip_unit(pred, row.get("unit"))
     problem = row.get("question") if row.get("answer_kind") == "choice" else None
     v = grade_answer(pred, row["gold"], options=row.get("options"), problem=problem, precision=row.get("precision"))
-    return {"id": row["id"], "benchmark": row["benchmark"], "gold": row["gold"], "pred": v.pred,
-            "correct": bool(v.correct), "reason": v.reason, "pred_letter": v.pred_letter}
+    if not v.correct and v.pred_letter and v.pred_letter in _same_text_letters(row.get("options"), row["gold"]):
+        return v, True, "choice_letter_same_text"
+    return v, bool(v.correct), v.reason
+
+
+def score_row(row: dict[str, Any], fallback: bool = True) -> dict[str, Any]:
+    """Grade one prediction row; returns the verdict fields (pred, correct, reason, no_answer, finish_reason
+    and, with `fallback`, the fallback reading of a box-less response)."""
+    response = row.get("response") or ""
+    pred = extract_answer(response)
+    v, correct, reason = _grade(pred, row)
+    out = {"id": row["id"], "benchmark": row["benchmark"], "gold": row["gold"], "pred": v.pred,
+           "correct": correct, "reason": reason, "pred_letter": v.pred_letter, "no_answer": pred is None,
+           "finish_reason": row.get("finish_reason")}
+    if fallback:
+        out["fallback_pred"], out["fallback_correct"] = v.pred, correct
+        if pred is None:
+            fb = fallback_answer(response, len(row["options"]) if row.get("options") else None)
+            out["fallback_pred"] = fb
+            out["fallback_correct"] = fb is not None and _grade(fb, row)[1]
+    return out
 
 
 def _acc(correct: int, n: int) -> float:
@@ -109,10 +138,42 @@ def wemath_four_dimensional(rows: Sequence[dict[str, Any]], verdicts: dict[str, 
     return out
 
 
+def _rate(count: int, n: int) -> dict[str, Any]:
+    return {"count": count, "rate": _acc(count, n)}
+
+
+def _generation_cells(brows: Sequence[dict[str, Any]], bverdicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """No-answer and truncation rates (%, of the benchmark's items) and mean token counts."""
+    n = len(brows)
+    known = [r for r in brows if r.get("finish_reason") is not None]
+    out: dict[str, Any] = {
+        "no_answer": _rate(sum(bool(v.get("no_answer")) for v in bverdicts), n),
+        "truncated": _rate(sum(r.get("finish_reason") == "length" for r in known), n) if known else None,
+    }
+    for key in ("prompt_tokens", "completion_tokens"):
+        vals = [r[key] for r in brows if isinstance(r.get(key), int)]
+        out[f"mean_{key}"] = round(sum(vals) / len(vals), 1) if vals else None
+    return out
+
+
+def loading_summary(rows: Sequence[dict[str, Any]], skipped: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per benchmark: items built, official rows skipped (with why), items kept with a load note."""
+    out: dict[str, Any] = {}
+    for row in rows:
+        cell = out.setdefault(row["benchmark"], {"items": 0, "skipped": 0, "degraded": 0})
+        cell["items"] += 1
+        cell["degraded"] += bool((row.get("meta") or {}).get("load_note"))
+    for s in skipped:
+        out.setdefault(s["benchmark"], {"items": 0, "skipped": 0, "degraded": 0})["skipped"] += 1
+    return dict(sorted(out.items()))
+
+
 def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]],
-              judged: dict[str, bool] | None = None) -> dict[str, Any]:
-    """Per-benchmark accuracy (%, 2 decimals), breakdowns, grader reasons, and the mean over benchmarks."""
+              judged: dict[str, bool] | None = None, skipped: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Per-benchmark accuracy (%, 2 decimals), no-answer / truncation rates, the fallback column,
+    breakdowns, grader reasons (whatever names the grader uses), and the mean over benchmarks."""
     by_id = {v["id"]: v["correct"] for v in verdicts}
+    vby_id = {v["id"]: v for v in verdicts}
     per: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         per[row["benchmark"]].append(row)
@@ -122,8 +183,12 @@ def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]]
     benchmarks: dict[str, Any] = {}
     for name in sorted(per, key=lambda b: list(TITLES).index(b) if b in TITLES else 99):
         brows = per[name]
+        bverdicts = [vby_id[r["id"]] for r in brows]
         flags = [by_id[r["id"]] for r in brows]
-        entry: dict[str, Any] = {"title": TITLES.get(name, name), **_cell(flags), "breakdown": {}}
+        entry: dict[str, Any] = {"title": TITLES.get(name, name), **_cell(flags),
+                                 **_generation_cells(brows, bverdicts), "breakdown": {}}
+        if all("fallback_correct" in v for v in bverdicts):
+            entry["fallback"] = _cell([bool(v["fallback_correct"]) for v in bverdicts])
         for key in BREAKDOWNS.get(name, ()):
             groups: dict[str, list[bool]] = defaultdict(list)
             for r in brows:
@@ -133,6 +198,10 @@ def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]]
             four = wemath_four_dimensional(brows, by_id)
             if four is not None:
                 entry["four_dimensional"] = four
+            if judged is not None:
+                jfour = wemath_four_dimensional([r for r in brows if r["id"] in judged], judged)
+                if jfour is not None:
+                    entry["four_dimensional_judge"] = jfour
         entry["reasons"] = dict(sorted(reasons[name].items()))
         if judged is not None:
             jflags = [judged[r["id"]] for r in brows if r["id"] in judged]
@@ -144,6 +213,8 @@ def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]]
         "benchmarks": benchmarks,
         "average": round(sum(accs) / len(accs), 2) if accs else 0.0,
         "n": len(rows),
+        "loading": loading_summary(rows, skipped),
+        "skipped": list(skipped),
     }
     if judged is not None:
         jaccs = [b["judge"]["accuracy"] for b in benchmarks.values() if b["judge"]["n"]]
@@ -151,7 +222,8 @@ def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]]
     return out
 
 
-def score_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def score_rows(rows: Iterable[dict[str, Any]], fallback: bool = True
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(rows, per-item verdicts); the verdicts are deterministic functions of the rows."""
     rows = list(rows)
     seen: set[str] = set()
@@ -162,4 +234,4 @@ def score_rows(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
         if row["id"] in seen:
             raise ValueError(f"predictions row {i}: duplicate id {row['id']!r}")
         seen.add(row["id"])
-    return rows, [score_row(r) for r in rows]
+    return rows, [score_row(r, fallback) for r in rows]

@@ -7,13 +7,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes.ablation import starts_from
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
 
-MODEL_PRODUCERS: tuple[tuple[str, str], ...] = (("merge", "model"), ("grpo", "checkpoint"), ("sft", "checkpoint"))
-"""(stage, output key) tried in order for the model to evaluate: merged > GRPO (ms-swift backend, an HF
-dir) > SFT > base. verl's GRPO output (FSDP shards) is not a model until `merge` ran."""
 
 
 def choose_model(ctx: StageContext) -> tuple[str, str]:
@@ -21,7 +19,8 @@ def choose_model(ctx: StageContext) -> tuple[str, str]:
     cfg = ctx.cfg
     if cfg.eval.model:
         return str(cfg.eval.model), "eval.model"
-    for stage, key in MODEL_PRODUCERS:
+    producers = starts_from(cfg, "eval")  # merged > GRPO (ms-swift: an HF dir) > SFT > base, per the ablation
+    for stage, key in producers:
         if ctx.has_output(stage, key):
             return ctx.output_of(stage, key), f"{stage}.{key}"
         if stage == "merge" and ctx.has_output("grpo", "actor"):
@@ -30,7 +29,7 @@ def choose_model(ctx: StageContext) -> tuple[str, str]:
                 "stages= (or set eval.model) rather than evaluate an older checkpoint by mistake"
             )
     if ctx.dry_run:
-        for stage in ("merge", "grpo", "sft"):
+        for stage, _ in producers:
             if stage in cfg.stages:
                 return f"<{stage}.model>", f"{stage} (not run yet)"
     return str(cfg.model.path), "model.path (base model)"
@@ -68,16 +67,34 @@ class EvalStage(Stage):
         return out
 
     def plan(self, ctx: StageContext) -> StagePlan:
+        from evaluation.generate import engine_count
+        from evaluation.judge import local_url, server_command
+
         model, origin = choose_model(ctx)
-        e = ctx.cfg.eval
+        cfg = ctx.cfg
+        e = cfg.eval
         benches = ", ".join(f"{b} ({e.sources[b].source} [{e.sources[b].split}])" if b in e.sources else b
                             for b in e.benchmarks)
+        gpus = int(cfg.cluster.nproc_per_node) if str(cfg.cluster.device) == "cuda" else 0
+        tp = int(e.tensor_parallel_size)
+        engines = engine_count(e.engines, tp, gpus)
+        decoding = "greedy" if not e.temperature else f"temperature={e.temperature}, top_p={e.top_p}"
         notes = [
-            f"evaluate {model} (from {origin}) with backend={e.backend}, temperature={e.temperature}, "
-            f"max_new_tokens={e.max_new_tokens}, limit={e.limit}",
+            f"evaluate {model} (from {origin}) with backend={e.backend}, limit={e.limit}",
+            f"preset {e.preset}: system={e.system_prompt!r}, user suffix={e.user_suffix!r}, {decoding}, "
+            f"seed={e.seed}, max_new_tokens={e.max_new_tokens}, max_model_len={e.max_model_len}, "
+            f"pixels {e.min_pixels}..{e.max_pixels}",
+            f"generation: {engines} engine(s) x tensor_parallel_size={tp} over {gpus or 'no'} GPU(s) "
+            f"(cluster.nproc_per_node; at run time the visible GPUs), one process each, resumable per item",
             f"benchmarks: {benches}",
-            "score with reward_fns.grader" + (f"; LLM judge {e.judge.model} at {e.judge.url}" if e.judge.enabled else ""),
         ]
+        if e.judge.enabled and e.judge.url:
+            notes.append(f"score with reward_fns.grader; LLM judge {e.judge.model} at {e.judge.url}")
+        elif e.judge.enabled:
+            notes.append(f"score with reward_fns.grader; LLM judge {e.judge.model}: local server after generation, "
+                         f"stopped after judging: {' '.join(server_command(e.judge))} (health: {local_url(e.judge)}/models)")
+        else:
+            notes.append("score with reward_fns.grader (LLM judge off)")
         d = ctx.stage_dir
         outputs = {"predictions": str(d / "predictions.jsonl"), "results": str(d / "results.json"),
                    "report": str(d / "results.md"), "plot": str(d / "plot.png")}

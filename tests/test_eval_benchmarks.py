@@ -34,9 +34,15 @@ def test_mathvista_mapping(items):
     assert mc
     for it in mc:
         assert it.options[ord(it.gold) - 65] == it.meta["gold_text"]
-        assert "Choices: (A) " in it.question
+        assert "Choices:\n(A) " in it.question  # the official query's own choices
+        assert it.question.startswith("Hint: Please answer the question and provide the correct option letter.")
+    assert mc[0].options.count(mc[0].meta["gold_text"]) == 2  # the pid-781 quirk: gold text under two letters
     floats = [it for it in items["mathvista"] if it.answer_kind == "float"]
     assert floats and all(isinstance(it.precision, int) for it in floats)
+    assert all("decimal place" in it.question for it in floats)  # the precision hint reaches the model
+    units = [it for it in items["mathvista"] if it.unit]
+    assert units and all(f"(Unit: {it.unit})" in it.question for it in units)
+    assert not any("at the end" in it.question for it in items["mathvista"])
 
 
 def test_mathverse_versions_and_options(items):
@@ -53,6 +59,21 @@ def test_mathvision_and_wemath_metadata(items):
     we = items["wemath"]
     assert all(it.options and it.answer_kind == "choice" for it in we)
     assert {it.meta["key"] for it in we} >= {"2steps_1", "2steps_multi"}
+    assert "load_note" not in we[0].meta and len(we[0].options) == 5  # `A. x;B．y;C. z; ...` parsed
+    assert any(len(set(it.options)) < len(it.options) for it in we)  # duplicate option texts kept
+
+
+def test_mathvision_letters_only_options_are_not_rendered(items):
+    letters_only = [it for it in items["mathvision"] if it.options == list("ABCDE")]
+    texts = [it for it in items["mathvision"] if it.options and it.options != list("ABCDE")]
+    assert letters_only and texts
+    assert all("Choices" not in it.question for it in letters_only)
+    assert all(f"Choices: (A) {it.options[0]}" in it.question for it in texts)
+
+
+def test_mathverse_vision_only_uses_the_official_wording(items):
+    vo = [it for it in items["mathverse"] if it.meta["problem_version"] == "Vision Only"]
+    assert vo and all(it.question.startswith("According to the question shown in the image") for it in vo)
 
 
 def test_testmini_is_selectable(tiny_world):
@@ -80,9 +101,9 @@ def test_bad_rows_say_where_and_what():
     img = Image.new("RGB", (8, 8))
     with pytest.raises(BenchmarkError, match=r"We-Math x row 3: missing column 'key'"):
         item_from_row(SPECS["wemath"], {"ID": "1", "question": "q", "answer": "A", "image_path": img}, "We-Math x row 3")
-    row = {"ID": "1", "key": "2steps_1", "question": "q", "answer": "A", "option": "just text", "image_path": img}
-    with pytest.raises(BenchmarkError, match="bad options"):
-        item_from_row(SPECS["wemath"], row, "We-Math x row 0")
+    row = {"id": "7", "question": "q", "options": "A, B", "decoded_image": img, "answer": "A"}
+    with pytest.raises(BenchmarkError, match=r"MathVision x row 0: bad options \(id '7'\): expected a list"):
+        item_from_row(SPECS["mathvision"], row, "MathVision x row 0")
     row = {"id": "7", "question": "q", "options": ["1", "2"], "decoded_image": img, "answer": "D"}
     with pytest.raises(BenchmarkError, match="gold letter 'D' but only 2 options"):
         item_from_row(SPECS["mathvision"], row, "MathVision x row 0")

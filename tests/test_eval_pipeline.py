@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from evaluation.benchmarks import SPECS, item_from_row
-from evaluation.generate import GenerationError, GenSettings, generate_predictions, read_predictions
+from evaluation.generate import (
+    Generation,
+    GenerationError,
+    GenSettings,
+    generate_predictions,
+    read_predictions,
+)
 from evaluation.run import compare_results, compose_eval_config, evaluate, hub_resolver, rescore
 from recipes.compose import compose
 from recipes.runner import Runner
@@ -31,7 +37,7 @@ def tiny_run(tiny_world, tmp_path_factory):
 
 
 def test_eval_stage_writes_all_reports(tiny_run):
-    _, run_dir, results, _ = tiny_run
+    cfg, run_dir, results, _ = tiny_run
     (res,) = results
     assert res.name == "eval" and res.status == "done"
     out = res.outputs
@@ -40,16 +46,26 @@ def test_eval_stage_writes_all_reports(tiny_run):
     assert Path(out["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out["model"] == "tiny:model"
     stored = json.loads(Path(out["results"]).read_text())
-    assert set(stored["benchmarks"]) == {"mathvista", "wemath", "mathverse", "mathvision"}
+    assert set(stored["benchmarks"]) >= {"mathvista", "wemath", "mathverse", "mathvision"}
     assert all(b["n"] == 2 for b in stored["benchmarks"].values())
-    assert stored["generation"]["generated"] == 8 and stored["generation"]["backend"] == "hf"
+    n_items = 2 * len(stored["benchmarks"])
+    assert stored["generation"]["generated"] == n_items and stored["generation"]["backend"] == "hf"
     for name, b in stored["benchmarks"].items():
         assert out[f"{name}_accuracy"] == b["accuracy"]
     rows = read_predictions(Path(out["predictions"]))
-    assert len(rows) == 8 and all(isinstance(r["response"], str) for r in rows)
-    assert rows[0]["settings"]["system_prompt"].startswith("Please reason step by step")
+    assert len(rows) == n_items and all(isinstance(r["response"], str) for r in rows)
+    assert rows[0]["settings"]["system_prompt"] == cfg.data.system_prompt  # tiny preset: the SFT prompt
+    for r in rows:  # every row says how it ended and what it cost
+        assert r["finish_reason"] in ("stop", "length") and r["prompt_tokens"] > 0
+        assert 0 < r["completion_tokens"] <= 8
+        assert (r["finish_reason"] == "length") == (r["completion_tokens"] == 8)
+    for name, b in stored["benchmarks"].items():
+        assert b["truncated"]["count"] == sum(r["finish_reason"] == "length" for r in rows if r["benchmark"] == name)
+        assert 0 <= b["no_answer"]["rate"] <= 100 and b["fallback"]["n"] == 2
+    assert stored["preset"] == "tiny" and stored["loading"]["wemath"] == {"items": 2, "skipped": 0, "degraded": 0}
     md = Path(out["report"]).read_text()
     assert "ours: " in md and "cold start + GRPO, 3B (paper)" in md
+    assert "Preset: **tiny**" in md and "| no answer % | truncated % |" in md
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["stages"]["eval"]["status"] == "done"
 
@@ -64,7 +80,8 @@ def test_rerun_resumes_without_generating(tiny_run):
     _, run_dir, _, _ = tiny_run
     ecfg = compose_eval_config("tiny", ["limit=2", "max_new_tokens=8"])
     again = evaluate(ecfg, "tiny:model", run_dir / "eval", resolve=hub_resolver(offline=True))
-    assert again["generation"] == {**again["generation"], "generated": 0, "skipped": 8, "backend": None}
+    n_items = 2 * len(again["benchmarks"])
+    assert again["generation"] == {**again["generation"], "generated": 0, "skipped": n_items, "backend": None}
     other = compose_eval_config("tiny", ["limit=2", "max_new_tokens=9"])
     with pytest.raises(GenerationError, match="other settings"):
         evaluate(other, "tiny:model", run_dir / "eval", resolve=hub_resolver(offline=True))
@@ -115,7 +132,7 @@ class Scripted:
 
     def generate(self, items):
         self.calls += 1
-        return [self.answers[it.id] for it in items]
+        return [Generation(self.answers[it.id], "stop", 10, 5) for it in items]
 
 
 def _items(n: int):

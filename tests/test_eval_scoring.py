@@ -98,7 +98,7 @@ def test_mathverse_per_version_and_colon_options():
         mathverse("5", "7.5", "\\boxed{7.50}", "Text Dominant", "Area?", "free-form"),
     ]
     assert rows[0]["options"] == ["40°", "50°", "60°", "70°"]
-    assert rows[3]["question"] == "Answer the question shown in the image."
+    assert rows[3]["question"] == "According to the question shown in the image, please answer the question."
     res = aggregate(*score_rows(rows))
     mv = res["benchmarks"]["mathverse"]
     assert (mv["correct"], mv["n"], mv["accuracy"]) == (4, 5, 80.0)
