@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from GRPO import swift_backend
 from GRPO.merger import CheckpointLayoutError, find_latest_actor_dir
 from GRPO.verl_overrides import verl_overrides
+from recipes.ablation import starts_from
 from recipes.stage import Command, Source, Stage, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ class GRPOStage(Stage):
 
     # -- verl -------------------------------------------------------------------------------------
     def _actor_model(self, ctx: StageContext) -> str:
-        if "sft" in ctx.cfg.stages or ctx.has_output("sft", "checkpoint"):
-            return ctx.output_of("sft", "checkpoint")
+        """The SFT checkpoint (when this run's ablation has SFT and the run made or makes one), else the base."""
+        for stage, key in starts_from(ctx.cfg, "grpo"):
+            if stage in ctx.cfg.stages or ctx.has_output(stage, key):
+                return ctx.output_of(stage, key)
         return ctx.resolve(ctx.cfg.model.path)
 
     def checkpoint_dir(self, ctx: StageContext) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from recipes.ablation import AblationError, apply_ablation
 from recipes.config import STAGES, register
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -43,5 +44,9 @@ def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
     unknown = [s for s in list(cfg.stages) + list(cfg.rerun) if s not in STAGES]
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
+    try:
+        apply_ablation(cfg, overrides)
+    except AblationError as err:
+        raise ConfigError(f"recipe {recipe!r}: {err}") from err
     OmegaConf.set_readonly(cfg, True)
     return cfg

@@ -100,6 +100,9 @@ class PipelineConfig:
     runs_dir: str = "runs"
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     """The stages to run, a subset of sft_data, sft, rl_data, grpo, merge, eval (kept in pipeline order)."""
+    ablation: str = "full"
+    """`full` (SFT then GRPO), `rl_only` (GRPO from the base model), `sft_only` (no GRPO) or `base` (evaluate
+    the base model): keeps only that ablation's stages, in run `<run_name>_<ablation>` (recipes/ablation.py)."""
     dry_run: bool = False
     """Print every stage's exact command and outputs; run nothing."""
     rerun: list[str] = field(default_factory=list)

@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from recipes import hub
+from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
 from recipes.config import STAGES
 from recipes.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, config_hash, now
@@ -95,6 +96,8 @@ class Runner:
         manifest = Manifest(self.run_dir, self.cfg.run_name)  # read-only here: never saved
         outputs = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
         self.echo(f"Plan for run {self.cfg.run_name!r} in {self.run_dir} (dry run: nothing is executed)")
+        ablation = ablation_of(self.cfg)
+        self.echo(f"ablation: {ablation} ({ABLATIONS[ablation].description}); stages: {', '.join(self.selected)}")
         sources = self._sources()
         if sources:
             self.echo("\n[prepare] fetch / build before any stage starts:")
