@@ -211,3 +211,16 @@ class Runner:
             for key, value in r.outputs.items():
                 if isinstance(value, (str, int, float)):
                     self.echo(f"      {key}: {value}")
+        self._curves()
+
+    def _curves(self) -> None:
+        """Draw the run's training curves (recipes/curves.py) and name them; a plot never fails the run."""
+        from recipes.curves import write_run_curves
+
+        try:
+            paths = write_run_curves(self.run_dir)
+        except (OSError, ValueError) as err:
+            log.warning("training curves of %s not drawn: %s", self.run_dir, err)
+            return
+        for stage, path in paths.items():
+            self.echo(f"  curves of {stage}: {path}")
