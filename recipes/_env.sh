@@ -26,6 +26,7 @@ if [ ! -x "$PY" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   missing=""
   if [ -x "$PY" ] && missing="$("$PY" "$ROOT/recipes/envcheck.py" "$ROOT/pyproject.toml" "$EXTRAS" 2>&1)"; then
     echo "[rlcs] $PY already has what pyproject.toml asks for (extras: $EXTRAS): using it as it is" >&2
+    if [ -z "${RLCS_PYTHON:-}" ] && [ -w "$VENV" ]; then echo "$want" > "$stamp"; fi
   elif [ "${RLCS_NO_INSTALL:-0}" = 1 ] || [ -n "${RLCS_PYTHON:-}" ]; then
     echo "[rlcs] $PY lacks (extras: $EXTRAS): ${missing:-a Python environment}" >&2
     echo "[rlcs] not installing (RLCS_NO_INSTALL=1 or RLCS_PYTHON set): install them, or unset it" >&2
