@@ -37,10 +37,16 @@ def item_fields(extra: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def score_response(response: str, ground_truth: Any, extra: Mapping[str, Any] | None = None,
                    format_weight: float = 0.0, limit_s: float | None = None) -> dict[str, Any]:
-    """``{score, acc, format, pred, reason, ...}``; score = (1 - w) * acc + w * format. Never raises."""
+    """``{score, acc, format, pred, reason, ...}``; score = (1 - w) * acc + w * format. Never raises.
+
+    Never blocks longer than ``limit_s`` (default ``RLCS_REWARD_TIMEOUT``, 3 s) plus a small constant (the
+    tests allow 1 s on a contended CPU), whatever the load: a symbolic check that overruns scores 0 with
+    reason ``symbolic_timeout`` and is not retried (a trainer's batch must not wait). Only a process's first
+    symbolic check also waits for the worker pool's start-up.
+    """
     try:
         fields = item_fields(extra)
-        v = grade(response, ground_truth, limit_s=limit_s, **fields)
+        v = grade(response, ground_truth, limit_s=limit_s, timeout_retries=0, **fields)
         fmt_ok, fmt_reason = format_ok(response) if format_weight else (False, "off")
         acc = 1.0 if v.correct else 0.0
         fmt = 1.0 if fmt_ok else 0.0

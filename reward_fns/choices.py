@@ -14,6 +14,12 @@ _PREFIX_RE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|opti
                         re.IGNORECASE)
 # One letter, optionally bracketed, optionally followed by a separator and the option's content.
 _LETTER_RE = re.compile(r"^[(\[]?\s*([A-Ja-j])\s*[)\]]?(?:\s*[.:：)]\s*(.*)|\s+(.+)|)$", re.DOTALL)
+# What makes a letter a variable rather than an option: a relation or operator right after it
+# (``A = 4``, ``A \cap B``, ``D = (0, 1)``, ``x < 3``).
+_OPERATOR_START_RE = re.compile(
+    r"^(?:[=<>+\-*/^_,;!|≤≥≠∈∉∪∩×÷·]|\\(?:cap|cup|in|notin|le|ge|leq|geq|ne|neq|lt|gt|times|cdot|div|pm|mp|setminus"
+    r"|subset|subseteq|supset|supseteq|to|perp|parallel|cong|sim|simeq|approx|equiv|prime)(?![A-Za-z]))"
+)
 _MULTI_RE = re.compile(r"^[(\[]?[A-J][)\]]?(?:\s*(?:,|;|/|&|\band\b|\bor\b)?\s*[(\[]?[A-J][)\]]?)+$",
                        re.IGNORECASE)
 
@@ -54,10 +60,12 @@ def strip_prefix(s: str) -> str:
     return _PREFIX_RE.sub("", s).strip()
 
 
-def read_letter(s: str, n_options: int | None, allow_lower: bool) -> tuple[str | None, str | None]:
+def read_letter(s: str, n_options: int | None, allow_lower: bool,
+                spaced: bool = True) -> tuple[str | None, str | None]:
     """``(letter, content)`` when ``s`` names one option (``B``, ``(B)``, ``B.``, ``B: 14``, ``Option B``).
 
-    ``content`` is what follows the letter (or None). Letters beyond ``n_options`` are not letters.
+    ``content`` is what follows the letter (or None). Letters beyond ``n_options`` are not letters; nor is a
+    letter followed by an operator (``A = 4``). ``spaced``: also read ``B 14`` (letter, space, content).
     """
     s = strip_prefix(s)
     m = _LETTER_RE.match(s)
@@ -67,9 +75,12 @@ def read_letter(s: str, n_options: int | None, allow_lower: bool) -> tuple[str |
     content = m.group(2) if m.group(2) is not None else m.group(3)
     if letter.islower() and not allow_lower:
         return None, None
-    # "B 14" is a letter then content, but "a cat" / "b squared" are words, not option b
-    if m.group(3) is not None and (letter.islower() or re.match(r"^[a-z]", content)):
-        return None, None
+    if m.group(3) is not None:
+        # "B 14" is a letter then content, but "a cat" / "b squared" are words, and "A = 4" / "A \cap B" math
+        marked = s[0] in "(["  # "(C) 154°": the brackets mark the letter off
+        if (not (spaced or marked) or letter.islower() or re.match(r"^[a-z]", content)
+                or _OPERATOR_START_RE.match(content)):
+            return None, None
     letter = letter.upper()
     if n_options is not None and LETTERS.index(letter) >= n_options:
         return None, None
@@ -81,7 +92,11 @@ def names_several(s: str) -> bool:
     return bool(_MULTI_RE.match(strip_prefix(s)))
 
 
-def split_gold(gold: str) -> tuple[str | None, str | None]:
-    """A letter gold's letter and content: ``C``, ``(C)``, ``C. 154°`` -> ("C", "154°" or None)."""
-    letter, content = read_letter(gold, None, allow_lower=False)
-    return letter, content
+def split_gold(gold: str, n_options: int | None = None) -> tuple[str | None, str | None]:
+    """The letter-gold rule, stated once: a gold is an option letter when it is a bare letter (``C``, ``(C)``,
+    ``C.``) or a letter marked off from the option's text (``C. 154°``, ``C: 154°``, ``(C) 154°``); with
+    ``n_options`` given, the letter must be one of them and ``C 154°`` also counts. A letter followed by a
+    relation or operator is a variable, never an option: ``A = 4``, ``C = 30^\\circ``, ``A \\cap B``,
+    ``D = (0, 1)``. Returns ``(letter, content or None)``, or ``(None, None)``.
+    """
+    return read_letter(gold, n_options, allow_lower=False, spaced=n_options is not None)

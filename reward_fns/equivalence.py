@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 
 from reward_fns import numeric
 from reward_fns.normalize import (
     Norm,
     clean,
+    is_equation,
     is_plain_text,
     number_with_unit,
     parse_number,
     round_to,
+    split_assignment,
     text_key,
 )
 from reward_fns.symbolic import refusal
-from reward_fns.timeout import get_pool
+from reward_fns.timeout import DEFAULT_LIMIT_S, get_pool
+
+MAX_UNORDERED_ITEMS = 32  # longer unbracketed lists are compared in order
 
 _OPEN_CLOSE = {"(": ")", "[": "]", "{": "}"}
 
@@ -47,7 +52,8 @@ def split_plain_list(s: str) -> list[str] | None:
     """``1, 2, 3`` (no brackets, top-level commas) -> items; None when there is no top-level comma."""
     if "," not in s:
         return None
-    return split_tuple("(" + s + ")")[2] if split_tuple("(" + s + ")") else None
+    t = split_tuple("(" + s + ")")
+    return t[2] if t else None
 
 
 def strip_outer_parens(s: str) -> str:
@@ -95,12 +101,52 @@ def numbers_equal(p: Fraction, pn: Norm, g: Fraction, gn: Norm, precision: int |
     return False
 
 
+def drop_assignments(p: str, g: str) -> tuple[str, str]:
+    """``x = 5`` vs ``5`` -> ``5`` vs ``5``: a side's ``name =`` goes unless the other side is an equation
+    that is no assignment (``y=2x+1`` keeps its ``y`` against ``2x-y+1=0``)."""
+    pa, ga = split_assignment(p), split_assignment(g)
+    new_p = pa[1] if pa and (ga or not is_equation(g)) else p
+    new_g = ga[1] if ga and (pa or not is_equation(p)) else g
+    return new_p, new_g
+
+
+def _items_equal(pi: list[str], gi: list[str], precision: int | None, deadline: float,
+                 symbolic: bool) -> tuple[bool, str]:
+    """Items pairwise, in order (tuples, intervals)."""
+    if len(pi) != len(gi):
+        return False, "tuple_length"
+    for a, b in zip(pi, gi):
+        ok, why = equivalent(a, b, precision=precision, symbolic=symbolic, deadline=deadline)
+        if not ok:
+            return False, "tuple_item:" + why
+    return True, "tuple"
+
+
+def _same_set(pi: list[str], gi: list[str], precision: int | None) -> bool:
+    """Every item of each list equals an item of the other, by the fast rules (no symbolic work)."""
+    if max(len(pi), len(gi)) > MAX_UNORDERED_ITEMS:
+        return False
+
+    def covered(xs: list[str], ys: list[str]) -> bool:
+        return all(any(equivalent(x, y, precision=precision, symbolic=False)[0] for y in ys) for x in xs)
+
+    return covered(pi, gi) and covered(gi, pi)
+
+
 def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: float | None = None,
-               symbolic: bool = True) -> tuple[bool, str]:
-    """``(equal, reason)``: exact text, numbers, tuples/intervals, plain words, then (if ``symbolic``)
-    math-verify in a time-limited worker process."""
+               symbolic: bool = True, deadline: float | None = None) -> tuple[bool, str]:
+    """``(equal, reason)``: exact text, numbers, tuples/intervals/lists, plain words, then (if ``symbolic``)
+    math-verify in a time-limited worker process.
+
+    ``deadline`` (``time.monotonic()``) bounds all symbolic work of the call; default now + ``limit_s``.
+    Decisions: an equation never equals a non-equation (``Z`` vs ``X+Y=Z``) once named quantities' ``name =``
+    parts are dropped; ``(a, b)`` / ``[a, b)`` are ordered, unbracketed lists and ``{a, b}`` sets unordered.
+    """
+    if deadline is None:
+        deadline = time.monotonic() + (DEFAULT_LIMIT_S if limit_s is None else limit_s)
     pn, gn = clean(pred), clean(gold)
-    p, g = strip_outer_parens(pn.text), strip_outer_parens(gn.text)
+    p, g = drop_assignments(pn.text, gn.text)
+    p, g = strip_outer_parens(p), strip_outer_parens(g)
     pn, gn = Norm(p, pn.percent, pn.degree), Norm(g, gn.percent, gn.degree)
     if not p:
         return False, "empty_pred"
@@ -112,19 +158,18 @@ def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: f
         if px is not None:
             return numbers_equal(px, pn, gx, gn, precision), "number"
     pt, gt = split_tuple(p), split_tuple(g)
-    if pt or gt:
-        pt = pt or (("", "", split_plain_list(p)) if split_plain_list(p) else None)
-        gt = gt or (("", "", split_plain_list(g)) if split_plain_list(g) else None)
-        if pt and gt:
-            if pt[0] and gt[0] and (pt[0], pt[1]) != (gt[0], gt[1]):
-                return False, "tuple_brackets"
-            if len(pt[2]) != len(gt[2]):
-                return False, "tuple_length"
-            for a, b in zip(pt[2], gt[2]):
-                ok, why = equivalent(a, b, precision=precision, limit_s=limit_s, symbolic=symbolic)
-                if not ok:
-                    return False, "tuple_item:" + why
-            return True, "tuple"
+    pl = None if pt else split_plain_list(p)
+    gl = None if gt else split_plain_list(g)
+    if (pt or pl) and (gt or gl):
+        if pt and gt and (pt[0], pt[1]) != (gt[0], gt[1]):
+            return False, "tuple_brackets"
+        pi, gi = (pt[2] if pt else pl), (gt[2] if gt else gl)
+        if any(t and t[0] in "([" for t in (pt, gt)):
+            return _items_equal(pi, gi, precision, deadline, symbolic)
+        if _same_set(pi, gi, precision):  # unbracketed lists and {sets}: unordered; else math-verify's sets
+            return True, "list_unordered"
+    if is_equation(p) != is_equation(g):
+        return False, "equation_vs_expression"
     if is_plain_text(p) or is_plain_text(g):
         if text_key(p) == text_key(g):
             return True, "text"
@@ -145,5 +190,5 @@ def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: f
     why = refusal(p) or refusal(g)
     if why:
         return False, "refused:" + why
-    verdict, reason = get_pool().check(p, g, precision, limit_s)
+    verdict, reason = get_pool().check(p, g, precision, deadline=deadline)
     return bool(verdict), reason

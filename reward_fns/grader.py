@@ -4,6 +4,7 @@ prediction. Never raises: any failure is a wrong answer with the reason recorded
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from reward_fns.choices import LETTERS, names_several, parse_options, read_lette
 from reward_fns.equivalence import equivalent
 from reward_fns.extract import _match_brace, extract_answer
 from reward_fns.normalize import clean
+from reward_fns.timeout import DEFAULT_LIMIT_S
 
 __all__ = ["Verdict", "extract_answer", "grade", "grade_answer"]
 
@@ -51,7 +53,7 @@ def _find_option(text: str, options: Sequence[str]) -> list[int]:
 
 
 def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options: list[str] | None,
-                  precision: int | None, limit_s: float | None) -> Verdict:
+                  precision: int | None, deadline: float) -> Verdict:
     n = len(options) if options else None
     hits = _find_option(pred, options) if options else []
     if not hits and names_several(pred):
@@ -69,13 +71,13 @@ def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options
         gold_idx = LETTERS.index(gold_letter)
         return Verdict(gold_idx in hits, pred, "choice_content", gold_letter, LETTERS[hits[0]])
     if gold_content:
-        ok, why = equivalent(pred, gold_content, precision=precision, limit_s=limit_s)
+        ok, why = equivalent(pred, gold_content, precision=precision, deadline=deadline)
         return Verdict(ok, pred, "choice_gold_content:" + why, gold_letter)
     return Verdict(False, pred, "choice_unmatched", gold_letter)
 
 
 def _grade(pred: str | None, gold: object, options: Sequence[str] | None, problem: str | None,
-           precision: int | None, limit_s: float | None) -> Verdict:
+           precision: int | None, deadline: float) -> Verdict:
     if pred is None:
         return Verdict(False, None, "no_answer")
     pred = pred.strip()
@@ -93,9 +95,7 @@ def _grade(pred: str | None, gold: object, options: Sequence[str] | None, proble
         return Verdict(False, pred, "pred_unbalanced")
     opts = [str(o).strip() for o in options] if options is not None and len(options) > 0 else None
     opts = opts or parse_options(problem)
-    gold_letter, gold_content = split_gold(gold)
-    if gold_letter is not None and opts is not None and LETTERS.index(gold_letter) >= len(opts):
-        gold_letter = None  # a gold like "E" with four options is not a letter
+    gold_letter, gold_content = split_gold(gold, len(opts) if opts else None)  # "E" with 4 options: no letter
     if gold_letter is None and opts:
         hits = _find_option(gold, opts)
         if hits:
@@ -103,13 +103,13 @@ def _grade(pred: str | None, gold: object, options: Sequence[str] | None, proble
     if gold_letter is not None:
         if gold_content is None and opts:
             gold_content = opts[LETTERS.index(gold_letter)]
-        return _grade_choice(pred, gold_letter, gold_content, opts, precision, limit_s)
+        return _grade_choice(pred, gold_letter, gold_content, opts, precision, deadline)
     if opts:
         letter, _ = read_letter(pred, len(opts), allow_lower=False)
         if letter is not None:
-            ok, why = equivalent(opts[LETTERS.index(letter)], gold, precision=precision, limit_s=limit_s)
+            ok, why = equivalent(opts[LETTERS.index(letter)], gold, precision=precision, deadline=deadline)
             return Verdict(ok, pred, "choice_letter_to_content:" + why, None, letter)
-    ok, why = equivalent(pred, gold, precision=precision, limit_s=limit_s)
+    ok, why = equivalent(pred, gold, precision=precision, deadline=deadline)
     return Verdict(ok, pred, why)
 
 
@@ -124,26 +124,35 @@ def _as_precision(value: object) -> int | None:
 
 def grade_answer(pred: str | None, gold: object, *, options: Sequence[str] | None = None,
                  problem: str | None = None, precision: int | None = None,
-                 limit_s: float | None = None) -> Verdict:
+                 limit_s: float | None = None, timeout_retries: int = 1) -> Verdict:
     """Grade an already-extracted prediction against ``gold``.
 
     ``options``: the item's choices (first is A); else they are parsed from ``problem``. ``precision``:
-    decimals to round numbers to (MathVista), else numbers must be exactly equal. ``limit_s``: hard limit
-    for the symbolic fallback (default ``RLCS_REWARD_TIMEOUT`` or 3 s).
+    decimals to round numbers to (MathVista), else numbers must be exactly equal. ``limit_s``: wall-clock limit
+    for all symbolic work of one attempt (default ``RLCS_REWARD_TIMEOUT`` or 3 s). A symbolic timeout is its
+    own reason (``symbolic_timeout``, possibly after a prefix such as ``tuple_item:``) and is retried
+    ``timeout_retries`` times, so a verdict does not hang on machine load; the call then takes at most
+    ``(1 + timeout_retries) * limit_s`` plus a small constant.
     """
+    limit = DEFAULT_LIMIT_S if limit_s is None else limit_s
     try:
         precision = _as_precision(precision)
-        return _grade(pred, gold, options, problem, precision, limit_s)
+        for _ in range(1 + max(0, timeout_retries)):
+            v = _grade(pred, gold, options, problem, precision, time.monotonic() + limit)
+            if "symbolic_timeout" not in v.reason:
+                break
+        return v
     except Exception as e:  # never raise into a trainer or an evaluation loop
         log.warning("grading failed: %r", e)
         return Verdict(False, pred if isinstance(pred, str) else None, f"error:{type(e).__name__}")
 
 
 def grade(response: str, gold: object, *, options: Sequence[str] | None = None, problem: str | None = None,
-          precision: int | None = None, limit_s: float | None = None) -> Verdict:
+          precision: int | None = None, limit_s: float | None = None, timeout_retries: int = 1) -> Verdict:
     """Grade a full response: its last ``\\boxed{}`` (else ``<answer>``) against ``gold``; no answer is 0."""
     try:
         pred = extract_answer(response)
     except Exception as e:
         return Verdict(False, None, f"error:{type(e).__name__}")
-    return grade_answer(pred, gold, options=options, problem=problem, precision=precision, limit_s=limit_s)
+    return grade_answer(pred, gold, options=options, problem=problem, precision=precision, limit_s=limit_s,
+                        timeout_retries=timeout_retries)

@@ -12,13 +12,22 @@ _TEXT_MACRO_RE = re.compile(
 )
 _NOISE = (
     ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\displaystyle", ""), ("\\left", ""), ("\\right", ""),
-    ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("\\quad", " "), ("\\qquad", " "), ("\\ ", " "),
-    ("~", " "), ("\\$", ""), ("$", ""), ("{,}", ","), ("\\%", "%"), ("\\{", "{"), ("\\}", "}"),
-    ("\\cdot", "*"), ("\\times", "*"), ("\\leq", "<="), ("\\geq", ">="),
+    ("\\quad", " "), ("\\qquad", " "), ("~", " "), ("\\$", ""), ("$", ""), ("{,}", ","), ("\\%", "%"),
+    ("\\{", "{"), ("\\}", "}"), ("\\cdot", "*"), ("\\times", "*"), ("\\leq", "<="), ("\\geq", ">="),
 )
+# LaTeX spacing commands ``\!`` ``\,`` ``\;`` ``\:`` ``\ ``, but not the second backslash of a ``\\`` row break
+_SPACING_RE = re.compile(r"(?<!\\)\\([!,;: ])")
+_GROUP_MARK_RE = re.compile(r"(?<=\d),\\!\s*(?=\d)")  # ``32,\! 349``: LaTeX's digit-group comma
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ|\\degree|\s*\bdeg(?:rees?)?\b\.?", re.IGNORECASE)
-_ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*([^=<>]+)$")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+# A named quantity: letters, subscripts, LaTeX commands, ``| : / , ( ) { } '`` (``x``, ``AB``, ``F_{n}``, ``f(x)``,
+# ``|AB|``, ``\frac{NO}{BO}``, ``V_1:V_2``, ``(p, q)``), with no digit or operator outside its subscripts.
+_SUBSCRIPT_RE = re.compile(r"_\{[^{}]*\}|_\w")
+_NAME_RE = re.compile(r"^[A-Za-z|:/,(){}'\s]*[A-Za-z][A-Za-z|:/,(){}'\s]*$")
+_EQUATION_RE = re.compile(r"(?<![<>!=])=(?!=)")  # ``=``, not part of ``<=`` / ``>=`` / ``!=`` / ``==``
+# Digit groups: ``1,234`` / ``12,345,678.5`` (first group 1-3 digits, no leading 0, then groups of three).
+_THOUSANDS_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+# A decimal comma: ``0,111`` / ``1,22`` / ``1000,99`` (one comma that cannot be a digit group).
+_DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+$")
 _NUM_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _FRAC_SLASH_RE = re.compile(r"^([+-]?)(\d+)\s*/\s*(\d+)$")
 _FRAC_LATEX_RE = re.compile(r"^([+-]?)\\frac\s*(?:\{\s*([+-]?[\d.]+)\s*\}|(\d))\s*(?:\{\s*([+-]?[\d.]+)\s*\}|(\d))$")
@@ -52,9 +61,23 @@ class Norm:
     degree: bool = False
 
 
+def _strip_grouping_braces(s: str) -> str:
+    """``{1,3}`` -> ``1,3``: unescaped braces around the whole answer only group (``\\{1,3\\}`` is a set)."""
+    from reward_fns.extract import _match_brace
+
+    while len(s) >= 2 and s[0] == "{" and _match_brace(s, 0) == len(s) - 1:
+        s = s[1:-1].strip()
+    return s
+
+
 def clean(s: str) -> Norm:
-    """Strip LaTeX noise, a leading ``x =``, trailing punctuation; note (and drop) degree and percent marks."""
-    s = unwrap_macros(s.strip())
+    """Strip LaTeX noise and trailing punctuation; note (and drop) degree and percent marks.
+
+    A leading ``x =`` is kept: whether it goes depends on the other side (:func:`split_assignment`).
+    """
+    s = _strip_grouping_braces(unwrap_macros(s.strip()))
+    s = _GROUP_MARK_RE.sub(",", s)
+    s = _SPACING_RE.sub(lambda m: " " if m.group(1) == " " else "", s)
     for old, new in _NOISE:
         s = s.replace(old, new)
     s = unwrap_macros(s)
@@ -69,19 +92,40 @@ def clean(s: str) -> Norm:
     elif re.search(r"\s*percent$", s, re.IGNORECASE):
         percent, s = True, re.sub(r"\s*percent$", "", s, flags=re.IGNORECASE)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
-    m = _ASSIGN_RE.match(s)
-    if m:
-        s = m.group(1).strip()
     return Norm(s, percent, degree)
 
 
+def split_assignment(s: str) -> tuple[str, str] | None:
+    """``x = 5`` / ``|AB| = 5`` / ``V_1:V_2 = 11:21`` -> (name, value): a named quantity given one value;
+    None for anything else (``X+Y=Z``, ``2x-y+1=0``, ``x^2=4``: equations, not names)."""
+    parts = _EQUATION_RE.split(s)
+    if len(parts) != 2 or any(c in parts[1] for c in "<>"):
+        return None
+    name, value = parts[0].strip(), parts[1].strip()
+    bare = re.sub(r"\\[A-Za-z]+", " ", _SUBSCRIPT_RE.sub(" ", name))
+    return (name, value) if value and _NAME_RE.match(bare) else None
+
+
+def is_equation(s: str) -> bool:
+    """True when ``s`` states an equation (``2x-y+1=0``, ``X+Y=Z``, ``x = 5``)."""
+    return bool(_EQUATION_RE.search(s))
+
+
 def parse_number(s: str) -> Fraction | None:
-    """Exact value of a plain number: int, decimal, ``a/b``, ``\\frac{a}{b}``, scientific, ``1,234``."""
-    s = s.strip().replace(" ", "") if len(s) <= _MAX_NUM_CHARS else ""
+    """Exact value of a plain number: int, decimal, ``a/b``, ``\\frac{a}{b}``, scientific, ``1,234``, ``0,5``.
+
+    A comma is a digit-group mark when every group after it has three digits (``1,234``), else a decimal
+    comma (``0,111``, ``1,22``); a comma before a space separates list items (``32, 349`` is no number).
+    """
+    if len(s) > _MAX_NUM_CHARS or re.search(r",\s", s):
+        return None
+    s = s.strip().replace(" ", "")
     if not s:
         return None
     if _THOUSANDS_RE.match(s):
         s = s.replace(",", "")
+    elif _DECIMAL_COMMA_RE.match(s):
+        s = s.replace(",", ".")
     try:
         if _NUM_RE.match(s):
             return Fraction(Decimal(s))

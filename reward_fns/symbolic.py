@@ -17,7 +17,12 @@ _TOWER_RE = re.compile(
     r"(?:\^|\*\*)\s*(?:\{\s*[\d.]+\s*\}|\(\s*[\d.]+\s*\)|\{\s*[\d.]+|\(\s*[\d.]+|[\d.]+)\s*(?:\^|\*\*)"
 )
 _BIG_FACTORIAL_RE = re.compile(r"\d{4,}\s*\)?\s*!|!\s*!|\\(?:Gamma|factorial)")
-_HEAVY_RE = re.compile(r"\\(?:int|sum|prod|lim|iint|oint)\b")
+# ``(?![A-Za-z])``, not ``\b``: ``\sum_{k=0}`` / ``\int_0^1`` / ``\lim_{x\to 0}`` have a word character next
+_HEAVY_RE = re.compile(r"\\(?:int|sum|prod|lim|iint|oint)(?![A-Za-z])")
+# words of two or more letters that are not LaTeX commands: three of them make an answer prose
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_ENV_RE = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")  # \begin{pmatrix} names no words
+MAX_WORDS = 2
 
 
 def nesting_depth(s: str) -> int:
@@ -33,9 +38,12 @@ def nesting_depth(s: str) -> int:
 
 
 def refusal(s: str) -> str | None:
-    """Why ``s`` must not reach sympy (tower exponents, huge factorials, length, nesting), else None."""
+    """Why ``s`` must not reach sympy (tower exponents, huge factorials, unevaluated sums / integrals / limits /
+    products, length, nesting, prose), else None. Prose: math-verify would pick a number out of the words."""
     if len(s) > MAX_SYMBOLIC_CHARS:
         return "too_long"
+    if len(_WORD_RE.findall(_ENV_RE.sub(" ", s))) > MAX_WORDS:
+        return "prose"
     if nesting_depth(s) > MAX_NESTING:
         return "too_deep"
     if _BIG_EXPONENT_RE.search(s) or _TOWER_RE.search(s):

@@ -1,9 +1,16 @@
-"""A hard per-call time limit for symbolic checks that works from any thread.
+"""A hard wall-clock limit for symbolic checks that works from any thread.
 
 math-verify's own timeout uses ``signal.alarm`` (main thread only). Here each check runs in a small pool of
-persistent worker processes (``python -m reward_fns._worker``, started lazily with ``subprocess``: no fork
-of the caller, so it is safe inside Ray actors and threads). A worker that overruns the limit is killed and
-replaced. Thread-safe; fork-aware (a forked child starts its own pool).
+persistent worker processes (``python -m reward_fns._worker``, started with ``subprocess``: no fork of the
+caller, so it is safe inside Ray actors and threads). The limit is a deadline for the whole call: the wait
+for a free slot, for a ready worker and for the verdict all count against it, and killing an overrunning
+worker and starting its replacement happen in the background, so a call returns within its limit plus a
+small constant (a few tens of ms; the tests allow 1 s on a contended machine). A warm spare worker beside the
+``size`` busy ones means a killed worker's replacement (seconds of sympy import) is rarely waited for.
+
+One exception: the first check of a process waits for the pool's start-up (up to
+``RLCS_REWARD_STARTUP_TIMEOUT``, like an import); ``warm()`` pays it up front. Thread-safe; fork-aware (a
+forked child starts its own pool).
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT_S = float(os.environ.get("RLCS_REWARD_TIMEOUT", "3.0"))
 STARTUP_LIMIT_S = float(os.environ.get("RLCS_REWARD_STARTUP_TIMEOUT", "180"))
 POOL_SIZE = int(os.environ.get("RLCS_REWARD_WORKERS", "2"))
+SPARE_WORKERS = int(os.environ.get("RLCS_REWARD_SPARE_WORKERS", "1"))
 _CACHE_SIZE = 65536
-_KILL_MARGIN_S = 0.05  # killing the overrunning worker fits inside the caller's limit
+_KILL_MARGIN_S = 0.05  # the verdict wait ends this much before the deadline
+_POLL_S = 0.01  # how often a caller looks for a ready worker while none is
 _PKG_PARENT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -62,9 +71,9 @@ class _Worker:
         line, self._buf = self._buf.split(b"\n", 1)
         return line
 
-    def wait_ready(self) -> bool:
+    def wait_ready(self, timeout_s: float = STARTUP_LIMIT_S) -> bool:
         if not self._ready:
-            line = self._readline(time.monotonic() + STARTUP_LIMIT_S)
+            line = self._readline(time.monotonic() + timeout_s)
             self._ready = line is not None and b"ready" in line
         return self._ready
 
@@ -94,8 +103,8 @@ class _Worker:
         """True once the worker has announced readiness (never blocks)."""
         if not self._ready and (b"\n" in self._buf or self._readable_now()):
             try:
-                return self.wait_ready()
-            except EOFError:
+                return self.wait_ready(0.5)
+            except (EOFError, OSError):
                 return False
         return self._ready
 
@@ -114,14 +123,20 @@ class _Worker:
 
 
 class SymbolicPool:
-    """Bounded pool of symbolic workers with a verdict cache; every method is thread-safe."""
+    """Bounded pool of symbolic workers (``size`` at work, ``spare`` warm beside them) with a verdict cache;
+    every method is thread-safe."""
 
-    def __init__(self, size: int = POOL_SIZE) -> None:
+    def __init__(self, size: int = POOL_SIZE, spare: int = SPARE_WORKERS) -> None:
         self.size = max(1, size)
+        self.spare = max(0, spare)
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.size)
-        self._idle: list[_Worker] = []
+        self._idle: list[_Worker] = []  # ready or still starting
+        self._busy = 0
+        self._starting = 0
+        self._closed = False
+        self._started = threading.Event()  # set once any worker was ready: the start-up wait is over
         self._cache: OrderedDict[tuple, bool] = OrderedDict()
         self.timeouts = 0
 
@@ -138,76 +153,127 @@ class SymbolicPool:
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
 
-    def check(self, pred: str, gold: str, precision: int | None = None,
-              limit_s: float | None = None) -> tuple[bool | None, str]:
-        """``(verdict, reason)``; verdict None means no verdict (timeout / worker failure): score it 0."""
+    def check(self, pred: str, gold: str, precision: int | None = None, limit_s: float | None = None,
+              deadline: float | None = None) -> tuple[bool | None, str]:
+        """``(verdict, reason)``; verdict None means no verdict (``symbolic_timeout...``, worker failure): score 0.
+
+        Returns by ``deadline`` (``time.monotonic()``; default now + ``limit_s``) plus a small constant, whatever
+        it waited for; only a process's first check waits longer, for the pool's start-up.
+        """
         limit = DEFAULT_LIMIT_S if limit_s is None else limit_s
+        now = time.monotonic()
+        deadline = now + limit if deadline is None else deadline
         key = (pred, gold, precision)
         hit = self._cached(key)
         if hit is not None:
             return hit, "symbolic_cached"
-        if not self._slots.acquire(timeout=STARTUP_LIMIT_S + limit):
-            return None, "symbolic_pool_busy"
+        cold = not self._started.is_set()
+        wait_until = now + STARTUP_LIMIT_S if cold else deadline
+        if not self._slots.acquire(timeout=max(0.0, wait_until - time.monotonic())):
+            return None, "symbolic_timeout:busy"
         worker: _Worker | None = None
         try:
-            with self._lock:
-                self._idle = [w for w in self._idle if w.alive() or w.kill()]
-                if self._idle:  # prefer a worker that has finished starting up
-                    worker = next((w for w in self._idle if w.poll_ready()), self._idle[-1])
-                    self._idle.remove(worker)
+            worker = self._take(wait_until)
             if worker is None:
-                worker = _Worker()
-            if not worker.wait_ready():
-                worker.kill()
-                worker = None
-                return None, "symbolic_worker_start_failed"
-            verdict = worker.check(pred, gold, precision, max(0.01, limit - _KILL_MARGIN_S))
+                return None, "symbolic_worker_start_failed" if cold else "symbolic_timeout:no_worker"
+            if cold:  # the start-up wait is not the check's time
+                deadline = max(deadline, time.monotonic() + limit)
+            remaining = deadline - time.monotonic() - _KILL_MARGIN_S
+            if remaining <= 0:
+                return None, "symbolic_timeout"
+            verdict = worker.check(pred, gold, precision, remaining)
             if verdict is None:
-                worker.kill()
+                self._discard(worker)
                 worker = None
-                self.timeouts += 1
-                # the replacement starts importing now (off this call's clock), ready for a later call
-                threading.Thread(target=self._replace, daemon=True).start()
+                with self._lock:
+                    self.timeouts += 1
                 return None, "symbolic_timeout"
             self._remember(key, verdict)
             return verdict, "symbolic"
         except Exception as e:
             log.warning("symbolic check failed: %r", e)
             if worker is not None:
-                worker.kill()
+                self._discard(worker)
                 worker = None
             return None, f"symbolic_error:{type(e).__name__}"
         finally:
             if worker is not None:
-                with self._lock:
-                    self._idle.append(worker)
+                self._give_back(worker)
             self._slots.release()
 
-    def _replace(self) -> None:
-        try:
-            w = _Worker()
-        except Exception as e:  # e.g. out of processes: the next call starts one itself
-            log.warning("could not start a replacement symbolic worker: %r", e)
-            return
+    def _take(self, deadline: float) -> _Worker | None:
+        """A ready worker (marked busy), waiting for one to start until ``deadline``; None when none came."""
+        while True:
+            with self._lock:
+                for w in [w for w in self._idle if not w.alive()]:
+                    self._idle.remove(w)
+                    threading.Thread(target=w.kill, daemon=True).start()
+                worker = next((w for w in self._idle if w.poll_ready()), None)
+                if worker is not None:
+                    self._idle.remove(worker)
+                    self._busy += 1
+                    self._started.set()
+                    return worker
+                self._top_up()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(_POLL_S, remaining))
+
+    def _give_back(self, worker: _Worker) -> None:
         with self._lock:
-            stale = self._pid != os.getpid() or len(self._idle) >= self.size
-            if not stale:
+            self._busy -= 1
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.kill()
+
+    def _discard(self, worker: _Worker) -> None:
+        """Kill a taken worker in the background and start its replacement (neither on the caller's clock)."""
+        threading.Thread(target=worker.kill, daemon=True).start()
+        with self._lock:
+            self._busy -= 1
+            self._top_up()
+
+    def _top_up(self) -> None:
+        """Start workers (in the background) until ``size + spare`` exist; call with the lock held."""
+        missing = self.size + self.spare - (len(self._idle) + self._busy + self._starting)
+        if self._closed or self._pid != os.getpid():
+            return
+        for _ in range(max(0, missing)):
+            self._starting += 1
+            threading.Thread(target=self._spawn, daemon=True).start()
+
+    def _spawn(self) -> None:
+        try:
+            w: _Worker | None = _Worker()
+        except Exception as e:  # e.g. out of processes: a later call tries again
+            log.warning("could not start a symbolic worker: %r", e)
+            w = None
+        with self._lock:
+            self._starting -= 1
+            if w is not None and not self._closed and self._pid == os.getpid():
                 self._idle.append(w)
-        if stale:
+                return
+        if w is not None:
             w.kill()
 
     def warm(self, n: int | None = None) -> None:
-        """Top the idle workers up to ``n`` (default: pool size) and wait until they are ready."""
-        with self._lock:
-            missing = (n or self.size) - len(self._idle)
-        workers = [_Worker() for _ in range(max(0, missing))]
-        for w in workers:
-            w.wait_ready()
-        with self._lock:
-            self._idle.extend(workers)
+        """Start the workers and wait (up to the start-up limit) until ``n`` (default: all) are ready."""
+        want = min(n or self.size + self.spare, self.size + self.spare)
+        deadline = time.monotonic() + STARTUP_LIMIT_S
+        while time.monotonic() < deadline:
+            with self._lock:
+                self._top_up()
+                ready = sum(w.poll_ready() for w in self._idle if w.alive())
+            if ready >= want:
+                self._started.set()
+                return
+            time.sleep(0.05)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for w in idle:
             w.kill()

@@ -41,6 +41,7 @@ MCQ_PROBLEM = "What is the measure of angle 2?\nChoices:\n(A) 26°\n(B) 64°\n(C
 MCQ_PROBLEM_DOTS = "Find x. Options: A. 5 B. 7.5 C. 10 D. 12.5"
 MCQ_PROBLEM_LINES = "Which shape has 4 sides?\nA: triangle\nB: square\nC: circle\nD: pentagon"
 MCQ_OPTS = ["14", "16", "18", "20"]
+RELATION_OPTS = ["X-Y=Z", "X=Y+Z", "Y=X+Z", "X+Z=Y", "X+Y=Z"]  # MATH-V-like: gold E
 WEMATH_PROBLEM = "Point A is on circle O. What is AB?\nA. 3; B. 4; C. 5; D. 6; E. No correct answer"
 
 CASES: list[Case] = [
@@ -254,6 +255,52 @@ CASES: list[Case] = [
     _c("a", "A", True, "letter_only_lower"),
     _c("B", "A", False, "letter_only"),
     _c("16", "A", False, "letter_gold_no_options"),
+    # --- letter-like golds: an option letter only when bare or marked off (the rule in choices.split_gold) ---
+    _c("A = 5", "A = 4", False, "letterlike_gold"),
+    _c(r"C = 60^\circ", r"C = 30^\circ", False, "letterlike_gold"),
+    _c(r"A \cup B", r"A \cap B", False, "letterlike_gold"),
+    _c("B 7", "B 9", False, "letterlike_gold"),
+    _c("D = (0, 1.5)", "D = (0, 1)", False, "letterlike_gold"),
+    _c("A", "A = 4", False, "letterlike_gold"),
+    _c("C", r"C = 30^\circ", False, "letterlike_gold"),
+    _c("D", "D = (0, 1)", False, "letterlike_gold"),
+    _c("A", r"A \cap B", False, "letterlike_gold"),
+    _c("(0, 1)", "D = (0, 1)", True, "letterlike_gold_value"),
+    _c("A = 4", "A = 4", True, "letterlike_gold_value"),
+    _c("4", "A = 4", True, "letterlike_gold_value"),
+    _c(r"30^\circ", r"C = 30^\circ", True, "letterlike_gold_value"),
+    _c(r"A \cap B", r"A \cap B", True, "letterlike_gold_value"),
+    _c("A = 4", "A", False, "letterlike_pred", options=MCQ_OPTS),
+    _c("B", "B 16", True, "mcq_gold_spaced", options=MCQ_OPTS),
+    # --- equations and relations -------------------------------------------------------------------
+    _c("y=2x+1", "2x-y+1=0", True, "equation_keeps_lhs"),
+    _c("y=2x+2", "2x-y+1=0", False, "equation_keeps_lhs"),
+    _c("Z", "X+Y=Z", False, "equation_rhs_not_symbol"),
+    _c("0", "2x+4y-3=0", False, "equation_rhs_not_value"),
+    _c("1", "|AB|=1", True, "equation_named_quantity"),
+    _c(r"\frac{1}{\sqrt{6}}", r"\frac{NO}{BO}=\frac{1}{\sqrt{6}}", True, "equation_named_quantity"),
+    _c("Z", "E", False, "mcq_relation_option", options=RELATION_OPTS),
+    _c("X+Y=Z", "E", True, "mcq_relation_option", options=RELATION_OPTS),
+    # --- matrices: row breaks with or without a space -----------------------------------------------
+    _c(r"\begin{pmatrix}1 & 2 \\ 3 & 4\end{pmatrix}", r"\begin{pmatrix}1 & 2 \\3 & 4\end{pmatrix}", True, "matrix_row_break"),
+    _c(r"\begin{pmatrix}1 \\ 2\end{pmatrix}", r"\begin{pmatrix}1\\2\end{pmatrix}", True, "matrix_row_break"),
+    _c(r"\begin{pmatrix}1 \\ 3\end{pmatrix}", r"\begin{pmatrix}1\\2\end{pmatrix}", False, "matrix_row_break"),
+    # --- decimal commas and digit groups -------------------------------------------------------------
+    _c("0,111", "0.111", True, "comma_decimal"),
+    _c("1,22", "1.22", True, "comma_decimal"),
+    _c("1000,99", "1000.99", True, "comma_decimal"),
+    _c("0,5", "5", False, "comma_decimal"),
+    _c("32, 349", "32349", False, "comma_list_not_number"),
+    _c(r"32,\! 349", "32349", True, "thousands_latex_mark"),
+    # --- lists and sets ------------------------------------------------------------------------------
+    _c("10, 4, -2", "4, 10, -2", True, "list_unordered"),
+    _c("10, 4, 2", "4, 12, 2", False, "list_unordered"),
+    _c(r"\{2, 1\}", r"\{1, 2\}", True, "set_unordered"),
+    _c("{1,3}", "(1,3)", True, "list_grouping_braces"),
+    _c(r"\{1,3\}", "(1,3)", False, "set_not_tuple"),
+    # --- prose in the box ----------------------------------------------------------------------------
+    _c(r"1. Ruth needs \$13.00 for the trip. 2. The largest city is Tokyo.", "2", False, "prose_with_number"),
+    _c(r"\text{the answer is } 5 \text{ because it fits}", "5", False, "prose_with_number"),
     # --- never a free point ------------------------------------------------------------------------
     _c("None", "None", False, "none_vs_none"),
     _c(r"\text{None}", "None", False, "none_vs_none"),
@@ -273,6 +320,10 @@ CASES: list[Case] = [
     _c("9" * 5000, "5", False, "pathological_long_number"),
     _c("x+" * 40000 + "1", "5", False, "pathological_long_box"),
     _c("(" * 500 + "1" + ")" * 500, "2", False, "pathological_deep"),
+    _c(r"\sum_{k=1}^{n} k", r"\frac{n(n+1)}{2}", False, "pathological_sum_subscript"),
+    _c(r"\int_0^1 x\,dx", r"\frac{1}{2}", False, "pathological_integral_subscript"),
+    _c(r"\lim_{x\to 0} \frac{\sin x}{x}", "1", False, "pathological_limit_subscript"),
+    _c(r"\prod_{k=1}^{3} k", "6", False, "pathological_product_subscript"),
     _c("{" * 500 + "1" + "}" * 500, "2", False, "pathological_deep_braces"),
 ]
 
