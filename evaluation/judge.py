@@ -82,18 +82,24 @@ def ask(url: str, model: str, prompt: str, api_key: str | None, timeout_s: float
         raise JudgeError(f"judge endpoint {url}: unexpected reply {str(data)[:200]}") from err
 
 
-def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
-               timeout_s: float = 60.0, max_workers: int = 8) -> dict[str, bool]:
-    """Judge every row (resuming from `path`); return id -> verdict for all rows."""
+def read_judgements(path: Path, model: str) -> dict[str, bool]:
+    """id -> verdict of `model` already in `path` (a torn last line is skipped: asked again)."""
     done: dict[str, bool] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a torn last line from an interrupted run: asked again
+                continue
             if rec.get("judge_model") == model:
                 done[rec["id"]] = bool(rec["correct"])
+    return done
+
+
+def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
+               timeout_s: float = 60.0, max_workers: int = 8) -> dict[str, bool]:
+    """Judge every row (resuming from `path`); return id -> verdict for all rows."""
+    done = read_judgements(path, model)
     todo = [r for r in rows if r["id"] not in done]
     if todo:
         log.info("judging %d items with %s at %s", len(todo), model, url)
@@ -113,15 +119,16 @@ def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api
 
 # -- a local judge server for the run ---------------------------------------------------------------------
 
-DEFAULT_LAUNCH = ("{python} -m vllm.entrypoints.openai.api_server --model {model} --port {port} "
-                  "--host 127.0.0.1 --tensor-parallel-size {tp}")
+DEFAULT_LAUNCH = ("{python} -m vllm.entrypoints.openai.api_server --model {model} --served-model-name {name} "
+                  "--port {port} --host 127.0.0.1 --tensor-parallel-size {tp}")
 
 
-def server_command(judge: Any) -> list[str]:
-    """The argv that starts the local judge server (`judge.launch`, else vLLM's OpenAI server)."""
+def server_command(judge: Any, model_path: str | None = None) -> list[str]:
+    """The argv that starts the local judge server (`judge.launch`, else vLLM's OpenAI server) for the
+    weights at `model_path` (default: `judge.model`), served under the name `judge.model`."""
     template = judge.launch or DEFAULT_LAUNCH
-    return [part.format(python=sys.executable, model=judge.model, port=judge.port, tp=judge.tensor_parallel_size)
-            for part in shlex.split(template)]
+    return [part.format(python=sys.executable, model=model_path or judge.model, name=judge.model, port=judge.port,
+                        tp=judge.tensor_parallel_size) for part in shlex.split(template)]
 
 
 def local_url(judge: Any) -> str:
@@ -153,10 +160,10 @@ def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
 
 
 @contextmanager
-def judge_server(judge: Any, log_path: Path) -> Iterator[str]:
+def judge_server(judge: Any, log_path: Path, model_path: str | None = None) -> Iterator[str]:
     """Start the judge server (own process group, output to `log_path`), wait until `/v1/models` answers,
     yield its base URL, and stop it on the way out whatever happened."""
-    cmd = server_command(judge)
+    cmd = server_command(judge, model_path)
     url = local_url(judge)
     if _healthy(url):
         raise JudgeError(f"something already answers at {url}; set eval.judge.url to use it, or another "

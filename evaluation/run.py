@@ -98,8 +98,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _judge(rows: list[dict[str, Any]], out_dir: Path, judge: Any) -> dict[str, bool]:
-    from evaluation.judge import judge_rows, judge_server
+def _judge(rows: list[dict[str, Any]], out_dir: Path, judge: Any, resolve: Resolver) -> dict[str, bool]:
+    """Judge verdicts: at `judge.url`, else through a local server started now and stopped after."""
+    from evaluation.judge import judge_rows, judge_server, read_judgements
 
     def run(url: str) -> dict[str, bool]:
         return judge_rows(rows, out_dir / JUDGEMENTS, url, judge.model, judge.api_key_env, judge.timeout_s,
@@ -107,15 +108,18 @@ def _judge(rows: list[dict[str, Any]], out_dir: Path, judge: Any) -> dict[str, b
 
     if judge.url:
         return run(judge.url)
-    with judge_server(judge, out_dir / JUDGE_LOG) as url:
+    done = read_judgements(out_dir / JUDGEMENTS, judge.model)
+    if all(r["id"] in done for r in rows):  # nothing left to ask: no server needed
+        return {r["id"]: done[r["id"]] for r in rows}
+    with judge_server(judge, out_dir / JUDGE_LOG, resolve(judge.model, "model") if not judge.launch else None) as url:
         return run(url)
 
 
 def _score_and_report(rows: list[dict[str, Any]], out_dir: Path, label: str, judge: Any | None,
-                      fallback: bool = True) -> dict[str, Any]:
+                      fallback: bool = True, resolve: Resolver = _as_is) -> dict[str, Any]:
     rows, verdicts = score_rows(rows, fallback)
     atomic_write_text(out_dir / VERDICTS, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
-    judged = _judge(rows, out_dir, judge) if judge is not None and judge.enabled else None
+    judged = _judge(rows, out_dir, judge, resolve) if judge is not None and judge.enabled else None
     results = aggregate(rows, verdicts, judged, _read_jsonl(out_dir / SKIPPED))
     results["model"] = rows[0]["settings"]["model"] if rows else None
     results["settings"] = rows[0].get("settings") if rows else None
@@ -137,7 +141,7 @@ def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: s
               "max_model_len": int(ecfg.max_model_len), "max_images": max_images}
     backend = resolved_backend(str(ecfg.backend))
     tp = int(ecfg.tensor_parallel_size)
-    gpus = visible_gpus() if backend == "vllm" or ecfg.engines is None else []
+    gpus = visible_gpus()
     n = engine_count(ecfg.engines, tp, len(gpus))
     if backend == "vllm" and int(ecfg.max_model_len) <= int(ecfg.max_new_tokens):
         raise GenerationError(f"eval.max_model_len {ecfg.max_model_len} leaves no room for the prompt beside "
@@ -164,7 +168,8 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     pred_path = out_dir / PREDICTIONS
     gen = _generate(ecfg, items, settings, model_path, pred_path)
     label = label or model_label(model)
-    results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge, bool(ecfg.fallback_extraction))
+    results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge,
+                                bool(ecfg.fallback_extraction), resolve)
     results["preset"] = str(ecfg.preset)
     results["generation"] = gen
     paths = write_reports(out_dir, results, label)

@@ -61,6 +61,8 @@ class EvalStage(Stage):
             out.append(Source(str(cfg.eval.model), "model"))
         elif not any(s in cfg.stages for s in self.depends_on):
             out.append(Source(str(cfg.model.path), "model"))
+        if cfg.eval.judge.enabled and not cfg.eval.judge.url and not cfg.eval.judge.launch:
+            out.append(Source(str(cfg.eval.judge.model), "model"))  # fetched before any stage starts
         for name in cfg.eval.benchmarks:
             if name in cfg.eval.sources:
                 out.append(Source(str(cfg.eval.sources[name].source), "dataset"))
