@@ -323,14 +323,22 @@ MATHVISION_FEATURES = Features(
 
 
 def _mathvision_rows(problems: list[Problem], start: int) -> list[dict]:
+    """Rows in MATH-V's shape; every other multiple-choice row has letters-only options (``A``..``E``, the
+    option texts being in the picture: 384 of the real test set's 3,040)."""
     rows = []
+    n_mc = 0
     for i, p in enumerate(problems):
         pid = str(start + i)
+        options = p.choices or []
+        if options:
+            n_mc += 1
+            if n_mc % 2 == 1:
+                options = list(LETTERS[:5])
         rows.append(
             {
                 "id": pid,
                 "question": f"<image1>\n{p.question}",
-                "options": p.choices or [],
+                "options": options,
                 "image": f"images/{pid}.jpg",
                 "decoded_image": p.images[0],
                 "answer": p.letter if p.choices else p.answer,
@@ -372,9 +380,29 @@ WEMATH_FEATURES = Features(
 )
 
 
+def _wemath_option(choices: list[str], row: int) -> str:
+    """The ``option`` string as the real testmini writes it: mostly ``A. x; B. y``, with its quirks on the
+    first rows: ``A. x;B．y;C. z`` (full-width stop, no space: row ``2steps_59``), ``;`` with no space
+    throughout."""
+    parts = [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
+    if row == 0:
+        parts[1] = f"{LETTERS[1]}．{choices[1]}"
+        return ";".join(parts[:3]) + "; " + "; ".join(parts[3:])
+    if row == 1:
+        return ";".join(parts)
+    return "; ".join(parts)
+
+
+def _repeat_a_distractor(p: Problem) -> None:
+    """Two wrong options with the same text (real ``3steps_126``: B and C read alike)."""
+    wrong = [i for i, c in enumerate(p.choices) if c != p.answer]
+    p.choices[wrong[1]] = p.choices[wrong[0]]
+
+
 def build_wemath(out_dir: Path, seed: int = 0, n_two: int = 4, n_three: int = 3) -> None:
     """Like We-Math ``testmini``: groups of sub-problems (``2steps_1``, ``2steps_2``, ``2steps_multi``;
-    ``3steps_1..3``, ``3steps_multi``), all multiple choice with a letter answer."""
+    ``3steps_1..3``, ``3steps_multi``), all multiple choice with a letter answer; option strings with the
+    real separators (``_wemath_option``)."""
     rng = _rng("wemath", seed)
     rows = []
     number = 0
@@ -384,6 +412,8 @@ def build_wemath(out_dir: Path, seed: int = 0, n_two: int = 4, n_three: int = 3)
             keys = [f"{steps}steps_{j + 1}" for j in range(steps)] + [f"{steps}steps_multi"]
             for key in keys:
                 p = make_multiple_choice(rng.choice(SINGLE_IMAGE)(rng), rng, n_options=5)
+                if len(rows) == 2:
+                    _repeat_a_distractor(p)
                 if len(rows) % 5 == 4:
                     p.images = [draw.to_mode(p.images[0], ODD_MODES[len(rows) % len(ODD_MODES)])]
                 rows.append(
@@ -392,7 +422,7 @@ def build_wemath(out_dir: Path, seed: int = 0, n_two: int = 4, n_three: int = 3)
                         "split": "testmini",
                         "knowledge concept": p.subject,
                         "question": p.question,
-                        "option": "; ".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(p.choices)),
+                        "option": _wemath_option(p.choices, len(rows)),
                         "answer": p.letter,
                         "image_path": p.images[0],
                         "key": key,

@@ -13,8 +13,8 @@ DATASET_VERSIONS: dict[str, int] = {
     "geometry3k": 2,
     "mathvista": 2,
     "mathverse": 1,
-    "mathvision": 2,
-    "wemath": 1,
+    "mathvision": 3,
+    "wemath": 2,
 }
 
 #: Dataset name -> the splits its dir holds (what ``load_dataset(str(dir), split=...)`` accepts).
