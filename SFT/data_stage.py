@@ -15,19 +15,32 @@ from recipes.rowdata import QWEN_MIN_PIXELS, BadRowError
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 
 
+def cold_start_source(ctx: StageContext) -> tuple[str, str, str]:
+    """(reference, local path, split) of the cold-start rows: the distill stage's output when it is in the
+    plan (or ran in this run), else `data.sft_source`."""
+    if "distill" in ctx.cfg.stages or ctx.has_output("distill", "data"):
+        path = ctx.output_of("distill", "data")
+        return path, path, "train"
+    d = ctx.cfg.data
+    return str(d.sft_source), ctx.resolve(str(d.sft_source)), str(d.sft_split)
+
+
 class SFTDataStage(Stage):
     name = "sft_data"
     config_keys = ("data.sft_source", "data.sft_split", "data.system_prompt", "data.max_pixels",
                    "data.max_prompt_length", "data.on_bad_row", "data.max_rows", "model.path")
+    depends_on = ("distill",)
 
     def sources(self, cfg: DictConfig) -> list[Source]:
-        return [Source(str(cfg.data.sft_source), "dataset"), Source(str(cfg.model.path), "model")]
+        data = [] if "distill" in cfg.stages else [Source(str(cfg.data.sft_source), "dataset")]
+        return [*data, Source(str(cfg.model.path), "model")]
 
     def plan(self, ctx: StageContext) -> StagePlan:
         d = ctx.cfg.data
+        ref, _, split = cold_start_source(ctx)
         return StagePlan(
             outputs={"train": str(ctx.stage_dir / "train.jsonl"), "images": str(ctx.stage_dir / "images")},
-            notes=[f"convert {d.sft_source} [{d.sft_split}] to ms-swift JSON lines with {d.num_workers} worker(s); "
+            notes=[f"convert {ref} [{split}] to ms-swift JSON lines with {d.num_workers} worker(s); "
                    f"rows over {d.max_prompt_length} prompt tokens or {d.max_pixels} pixels: on_bad_row={d.on_bad_row}"],
         )
 
@@ -35,9 +48,10 @@ class SFTDataStage(Stage):
         from SFT.convert import convert_sft
 
         d = ctx.cfg.data
+        ref, path, split = cold_start_source(ctx)
         try:
             s = convert_sft(
-                str(d.sft_source), ctx.resolve(str(d.sft_source)), str(d.sft_split), ctx.stage_dir,
+                ref, path, split, ctx.stage_dir,
                 model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=str(d.system_prompt),
                 max_pixels=int(d.max_pixels), min_pixels=QWEN_MIN_PIXELS, max_prompt_length=d.max_prompt_length,
                 on_bad_row=str(d.on_bad_row), num_workers=int(d.num_workers), max_rows=d.max_rows,

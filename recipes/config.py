@@ -14,6 +14,7 @@ from omegaconf import MISSING
 from evaluation.config import EvalConfig
 from GRPO.config import GRPOConfig, MergeConfig
 from SFT.config import SFTConfig
+from SFT.distill.config import DistillConfig
 
 SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 """The paper's system prompt (reference `SFT/sys_prompt.txt`), used by SFT, GRPO and evaluation."""
@@ -22,8 +23,10 @@ MAX_PIXELS = 1204224
 MIN_PIXELS = 262144
 """The paper's per-image pixel floor for GRPO (data.min_pixels)."""
 
-STAGES = ("sft_data", "sft", "rl_data", "grpo", "merge", "eval")
+STAGES = ("distill", "sft_data", "sft", "rl_data", "grpo", "merge", "eval")
 """Every stage the runner knows, in pipeline order."""
+DEFAULT_STAGES = STAGES[1:]
+"""The paper's pipeline: every stage but `distill` (the paper trains on the released cold-start set)."""
 
 
 @dataclass
@@ -98,8 +101,9 @@ class PipelineConfig:
     run_name: str = MISSING
     """Outputs go to `<runs_dir>/<run_name>/`."""
     runs_dir: str = "runs"
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
-    """The stages to run, a subset of sft_data, sft, rl_data, grpo, merge, eval (kept in pipeline order)."""
+    stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
+    """The stages to run, a subset of distill, sft_data, sft, rl_data, grpo, merge, eval (kept in pipeline
+    order); `distill` (build the cold-start set from a teacher) is off unless named."""
     ablation: str = "full"
     """`full` (SFT then GRPO), `rl_only` (GRPO from the base model), `sft_only` (no GRPO) or `base` (evaluate
     the base model): keeps only that ablation's stages, in run `<run_name>_<ablation>` (recipes/ablation.py)."""
@@ -109,6 +113,7 @@ class PipelineConfig:
     """Stages to run again even if finished (their old output is moved aside, never deleted)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)

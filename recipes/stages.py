@@ -7,6 +7,7 @@ import importlib
 from recipes.stage import Stage
 
 STAGE_MODULES: dict[str, str] = {
+    "distill": "SFT.distill.stage",
     "sft_data": "SFT.data_stage",
     "sft": "SFT.train_stage",
     "rl_data": "GRPO.data_stage",

@@ -1,0 +1,71 @@
+"""Settings of the `distill` stage (rejection sampling of a cold-start set from a teacher).
+
+The paper distilled its 51,534-row cold-start set from Qwen2.5-VL-32B by rejection sampling but did not
+publish k, the sampling settings or the filters: every default below other than the teacher is our choice,
+and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KEEP_POLICIES = ("shortest", "random", "all")
+BACKENDS = ("auto", "vllm", "hf", "ray")
+
+
+@dataclass
+class DistillConfig:
+    """`distill` stage: sources -> teacher samples -> grader + filters -> cold-start rows + report."""
+
+    sources: list[str] = field(default_factory=lambda: ["WaltonFuture/Multimodal-RL-Data"])
+    """Datasets with problem / answer / images columns: hub id, local path or `tiny:<name>`, each optionally
+    `@split` (EasyR1's spelling, e.g. `hiyouga/geometry3k@train`; default split `train`). The answer is the
+    gold: a final answer, or a worked solution whose last `\\boxed{}` is used."""
+    teacher: str = "Qwen/Qwen2.5-VL-32B-Instruct"
+    """Model that writes the chains of thought (the paper's teacher); any hub id, local dir or `tiny:model`."""
+    template: str = "distilled_cot"
+    """Prompt template (SFT/distill/templates.py): distilled_cot, caption_cot, reflection_cot, self_critic_cot."""
+    system_prompt: str | None = None
+    """null: `data.system_prompt` (the SFT system prompt), which the templates extend."""
+    k: int = 4
+    """Responses sampled per problem (ours: the paper does not say)."""
+    temperature: float = 0.7
+    """Sampling temperature (ours; the paper's GRPO rollouts use 0.7)."""
+    top_p: float = 0.99
+    """Nucleus sampling (ours; the paper's GRPO rollouts use 0.99)."""
+    max_new_tokens: int = 2048
+    """Generation budget per response (the paper's GRPO max_response_length)."""
+    seed: int = 0
+    """Sampling seed and the seed of `keep=random`."""
+    keep: str = "shortest"
+    """Which accepted responses of a problem to keep: `shortest`, `random`, or `all` (ignores max_per_problem)."""
+    max_per_problem: int = 1
+    """m: at most this many kept responses per problem."""
+    require_single_box: bool = True
+    """Reject responses with more than one `\\boxed{}` or other format faults (reward_fns.formatting)."""
+    drop_truncated: bool = True
+    """Reject responses cut off by max_new_tokens."""
+    min_tokens: int | None = None
+    """Reject responses shorter than this many tokens; null: no floor."""
+    max_tokens: int | None = None
+    """Reject responses longer than this many tokens; null: no ceiling (besides max_new_tokens)."""
+    max_problems: int | None = None
+    """Use only the first N rows of each source (smoke tests); null: all."""
+    backend: str = "auto"
+    """`vllm` (GPUs of this node), `ray` (Ray Data batch inference on the cluster's GPUs), `hf`
+    (transformers, CPU), or `auto` (vllm when importable with a GPU, else hf)."""
+    batch_size: int = 64
+    """Problems per generation call; samples are saved after each, so a rerun resumes there."""
+    tensor_parallel_size: int = 4
+    """GPUs per vLLM engine (a 32B bf16 teacher: 4 x 80 GB leaves room for long KV caches)."""
+    engines: int | None = None
+    """vLLM engines (data parallel); null: every GPU of the node (cluster.nproc_per_node // TP), or of the
+    Ray cluster for backend=ray."""
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int = 8192
+    """vLLM context length (prompt with image tokens + max_new_tokens)."""
+    max_images: int = 2
+    """vLLM's image limit per prompt (rows with more images fail in vLLM; memory is reserved for this many)."""
+    plan_tokens_per_s_per_gpu: float = 1000.0
+    """Assumed decode throughput per GPU for the dry-run estimate only (ours, for a 32B bf16 teacher on
+    H100s with large batches); measured rates are in the report."""
