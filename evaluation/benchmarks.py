@@ -172,9 +172,10 @@ Row = dict[str, Any]
 # MathVista `query` hints end with a format request ("..., e.g., 1.2, 1.3, 1.4, at the end."); the
 # answer-type and precision part stays, the format part gives way to the preset's own instruction.
 _MATHVISTA_FORMAT_RE = re.compile(r",\s*e\.g\.,[^\n]*?,\s*at the end\.")
-_VISION_ONLY_PROMPT = "According to the question shown in the image, please answer the question."
-"""MathVerse Vision-Only rows have an empty `question`: the official `query_cot` wording, less its format
-request ("..., and provide the correct option letter, e.g., A, B, C, D, at the end")."""
+IN_IMAGE_PROMPT = "According to the question shown in the image, please answer the question."
+"""The text of a row whose whole question is in its image (MathVerse Vision Only; MATH-V rows whose question
+is just `<image1>`): MathVerse's official `query_cot` wording, less its format request ("..., and provide
+the correct option letter, e.g., A, B, C, D, at the end")."""
 _IMAGE_TAG_RE = re.compile(r"<image\d*>")
 
 
@@ -195,8 +196,9 @@ def _prompt_mathvista(row: Row, options: list[str] | None) -> str:
 
 
 def _prompt_question(row: Row, options: list[str] | None) -> str:
-    """`question`, then the options unless the question lists them or they are only letters (MATH-V)."""
-    question = _clean(row.get("question"))
+    """`question` (`IN_IMAGE_PROMPT` when it is only an image tag), then the options unless they are only
+    letters (MATH-V)."""
+    question = _clean(row.get("question")) or IN_IMAGE_PROMPT
     if options and not letters_only(options):
         question = f"{question}\n{render_choices(options)}"
     return question
@@ -205,7 +207,7 @@ def _prompt_question(row: Row, options: list[str] | None) -> str:
 def _prompt_mathverse(row: Row, options: list[str] | None) -> str:
     """MathVerse `question` (it lists its own choices), as VLMEvalKit's MathVerse_MINI uses it; the
     README's `query_cot` adds a format request that conflicts with the boxed instruction."""
-    return _clean(row.get("question")) or _VISION_ONLY_PROMPT
+    return _clean(row.get("question")) or IN_IMAGE_PROMPT
 
 
 # -- the table ---------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
   run    MODEL -> predictions.jsonl (resumable) -> verdicts -> results.json, results.md, plot.png
   score  predictions.jsonl -> the same reports, with no model (audit any number; --check compares)
 
-Scores come from the rule-based grader the GRPO reward uses (reward_fns.grader); an LLM judge over an
-OpenAI-compatible endpoint is optional (--judge-url). Settings come from recipes/conf/eval/<preset>.yaml
-(`paper`: the four benchmarks' full splits, vLLM, greedy, 2048 tokens; `tiny`: the offline synthetic
+Scores come from the rule-based grader the GRPO reward uses (reward_fns.grader); an LLM judge is optional
+(--judge-url, or --judge to start a local vLLM server for it). Settings come from
+recipes/conf/eval/<preset>.yaml (`paper`: the authors' documented protocol on the four benchmarks' full
+splits, one vLLM engine per GPU; `train_prompt`: the SFT system prompt, greedy; `tiny`: the offline synthetic
 copies on CPU) and any `--set key=value` (fields of evaluation/config.py: EvalConfig).
 """
 
@@ -19,7 +20,9 @@ from pathlib import Path
 
 EXAMPLES = """\
 examples:
-  python scripts/evaluate.py run Qwen/Qwen2.5-VL-7B-Instruct --out runs/eval/qwen7b --tp 2
+  python scripts/evaluate.py run Qwen/Qwen2.5-VL-7B-Instruct --out runs/eval/qwen7b            # every GPU
+  python scripts/evaluate.py run MODEL --out DIR --preset train_prompt --engines 4 --tp 2
+  python scripts/evaluate.py run MODEL --out DIR --judge       # + local Qwen2.5-32B-Instruct judge server
   python scripts/evaluate.py run WaltonFuture/Qwen2.5VL-7b-RLCS --out runs/eval/rlcs7b --testmini
   python scripts/evaluate.py run runs/tiny/model --preset tiny --out /tmp/tiny-eval --limit 8
   python scripts/evaluate.py run MODEL --out DIR --set sources.mathvista.source=/data/MathVista
@@ -32,13 +35,17 @@ A rerun of `run` into the same --out skips items already in predictions.jsonl.
 def _add_judge(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-url", help="enable the LLM judge: base URL of an OpenAI-compatible API "
                    "(e.g. http://127.0.0.1:8000/v1 of `vllm serve Qwen/Qwen2.5-32B-Instruct`)")
-    p.add_argument("--judge-model", help="judge model name as the server knows it")
+    p.add_argument("--judge", action="store_true", help="enable the LLM judge; without --judge-url a local "
+                   "vLLM server for it is started after generation and stopped after judging")
+    p.add_argument("--judge-model", help="judge model (hub id / dir; the name the server knows it by)")
 
 
 def _judge_overrides(args: argparse.Namespace) -> list[str]:
     out = []
+    if args.judge or args.judge_url:
+        out.append("judge.enabled=true")
     if args.judge_url:
-        out += ["judge.enabled=true", f"judge.url={args.judge_url}"]
+        out.append(f"judge.url={args.judge_url}")
     if args.judge_model:
         out.append(f"judge.model={args.judge_model}")
     return out
@@ -52,14 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("model", help="HF model dir, hub id, or tiny:model")
     run.add_argument("--out", required=True, type=Path, help="output dir (reused to resume)")
-    run.add_argument("--preset", default="paper", help="recipes/conf/eval/<preset>.yaml (paper, tiny)")
+    run.add_argument("--preset", default="paper",
+                     help="recipes/conf/eval/<preset>.yaml (paper, train_prompt, tiny)")
     run.add_argument("--benchmarks", nargs="+", help="subset of mathvista wemath mathverse mathvision")
     run.add_argument("--limit", type=int, help="first N items per benchmark")
     run.add_argument("--testmini", action="store_true", help="MathVision testmini (304) instead of test (3,040)")
     run.add_argument("--backend", choices=("auto", "vllm", "hf"), help="generation backend")
-    run.add_argument("--tp", type=int, help="vLLM tensor parallel size")
+    run.add_argument("--tp", type=int, help="vLLM tensor parallel size (GPUs per engine)")
+    run.add_argument("--engines", type=int, help="engine processes (default: visible GPUs / tp; 1 on a CPU)")
     run.add_argument("--batch-size", type=int, help="items per generation call / predictions flush")
-    run.add_argument("--temperature", type=float, help="0 is greedy (default)")
+    run.add_argument("--temperature", type=float, help="0 is greedy (paper preset: 0.2)")
     run.add_argument("--max-new-tokens", type=int)
     run.add_argument("--label", help="model name shown in the reports")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -84,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"benchmarks=[{','.join(args.benchmarks)}]")
     if args.testmini:
         overrides.append("sources.mathvision.split=testmini")
-    for flag, key in (("limit", "limit"), ("backend", "backend"), ("tp", "tensor_parallel_size"),
+    for flag, key in (("limit", "limit"), ("backend", "backend"), ("tp", "tensor_parallel_size"), ("engines", "engines"),
                       ("batch_size", "batch_size"), ("temperature", "temperature"),
                       ("max_new_tokens", "max_new_tokens")):
         if getattr(args, flag) is not None:
@@ -123,7 +132,10 @@ def _score(args: argparse.Namespace) -> int:
 def _print_summary(res: dict) -> None:
     for entry in res["benchmarks"].values():
         judge = f"  judge {entry['judge']['accuracy']:.2f}" if entry.get("judge", {}).get("n") else ""
-        print(f"{entry['title']:11s} {entry['accuracy']:6.2f}  ({entry['correct']}/{entry['n']}){judge}")
+        rates = f"  no answer {entry['no_answer']['rate']:.1f}%" if entry.get("no_answer") else ""
+        if entry.get("truncated"):
+            rates += f"  truncated {entry['truncated']['rate']:.1f}%"
+        print(f"{entry['title']:11s} {entry['accuracy']:6.2f}  ({entry['correct']}/{entry['n']}){rates}{judge}")
     print(f"{'average':11s} {res['average']:6.2f}")
     gen = res.get("generation") or {}
     if gen.get("items_per_s"):

@@ -86,13 +86,15 @@ def test_pid_781_any_letter_with_the_gold_text_is_right(official):
 
 
 def test_mathvision_options_only_when_more_than_letters(official):
-    letters, texts, free = (_item("mathvision", r) for r in official["mathvision"])
+    letters, texts, free, image_only = (_item("mathvision", r) for r in official["mathvision"])
     assert letters.options == list("ABCDE") and "Choices" not in letters.question and "(A)" not in letters.question
     assert "Choices: (A) Wednesday (B) Thursday" in texts.question
     assert free.options is None and free.question.startswith("Which number should be written")
     assert "<image" not in free.question
     right = score_row({**letters.record(), "response": f"\\boxed{{{letters.gold}}}"})
     assert right["correct"]
+    assert image_only.meta["native_id"] == "528"  # its question is only `<image1>`: the official in-image wording
+    assert image_only.question.startswith("According to the question shown in the image, please answer")
 
 
 def test_mathverse_question_field_with_its_own_choices(official):

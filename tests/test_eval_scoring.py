@@ -205,3 +205,32 @@ def test_score_cli_check_and_refusal(tmp_path, capsys):
     res["average"] = 99.0
     (tmp_path / "results.json").write_text(json.dumps(res))
     assert cli.main(["score", str(pred), "--check"]) == 1
+
+
+@pytest.mark.parametrize("response,n_options,expected", [
+    ("... so the answer is 42.", None, "42"),
+    ("Therefore, the final answer is: $\\frac{3}{4}$", None, "\\frac{3}{4}"),
+    ("Answer: B", 4, "B"),
+    ("The correct option is (C).", 4, "(C)"),
+    ("Comparing the bars, it must be (D)", 4, "D"),
+    ("I cannot tell from the picture", None, None),
+    ("I cannot tell; maybe E", 4, None),  # E is not one of four options
+])
+def test_fallback_reads_box_less_answers(response, n_options, expected):
+    from evaluation.fallback import fallback_answer
+
+    assert fallback_answer(response, n_options) == expected
+
+
+def test_fallback_column_is_separate_from_the_headline():
+    rows = [mathvista("1", "3:55", "so \\boxed{B}", choices=CLOCK),       # boxed, right
+            mathvista("2", "3:55", "The answer is B.", choices=CLOCK),    # no box: 0 in the headline
+            mathvista("3", "5", "the answer is 5 cm", unit="cm"),          # no box: 0 in the headline
+            mathvista("4", "5", "I do not know", unit="cm")]               # no box, nothing to read
+    rows[0]["finish_reason"], rows[3]["finish_reason"] = "stop", "length"
+    rows, verdicts = score_rows(rows)
+    mv = aggregate(rows, verdicts)["benchmarks"]["mathvista"]
+    assert (mv["accuracy"], mv["fallback"]["accuracy"]) == (25.0, 75.0)
+    assert mv["no_answer"] == {"count": 3, "rate": 75.0}
+    assert mv["truncated"] == {"count": 1, "rate": 25.0}
+    assert mv["reasons"]["no_answer"] == 3

@@ -1,0 +1,256 @@
+"""Re-score the real model outputs shipped in the official MathVista and MATH-V repositories with this
+project's evaluation code, and measure agreement with their official verdicts.
+
+Items are built from each repository's own data (MathVista `data/testmini.json` + `data/query.json`,
+MATH-V `data/test.jsonl`) with `evaluation.benchmarks.item_from_row`; responses and official verdicts come
+from MathVista `results/*/output_*.json` (`response`, GPT `extraction`, `true_false`) and MATH-V
+`outputs/**/*.jsonl` (`response`, `model_answer`, `correct`). Three readings are graded by
+`evaluation.score.score_row`:
+
+  raw        the response as the evaluation reads it (last \\boxed{}, else no answer): the headline
+  fallback   raw, plus "the answer is X" / a final letter for box-less responses (the report's own column)
+  official   the official extraction wrapped in \\boxed{} (isolates the comparison step)
+
+Each repository path may be a checkout or a bare git dir (as `fetch` leaves it; read with `git show`).
+Their data are read, never copied into this project.
+
+    .venv/bin/python benchmarks/official_agreement.py --mathvista PATH --mathv PATH [--out DIR] [--max-files N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+_NO_IMAGE = {"bytes": None, "path": "<not loaded: scoring only>"}
+
+
+class Repo:
+    """Read files of a checkout or of a bare git dir (HEAD)."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.bare = (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
+
+    def commit(self) -> str:
+        args = ["--git-dir", str(self.path)] if self.bare else ["-C", str(self.path)]
+        out = subprocess.run(["git", *args, "rev-parse", "HEAD"], capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
+
+    def files(self, prefix: str, suffix: str) -> list[str]:
+        if not self.bare:
+            return sorted(str(p.relative_to(self.path)) for p in (self.path / prefix).rglob(f"*{suffix}"))
+        out = subprocess.run(["git", "--git-dir", str(self.path), "ls-tree", "-r", "--name-only", "HEAD", prefix],
+                             capture_output=True, text=True, check=True).stdout
+        return sorted(f for f in out.splitlines() if f.endswith(suffix))
+
+    def read(self, rel: str) -> str | None:
+        """The file's text, or None when it is absent (large files the snapshot left out)."""
+        if not self.bare:
+            p = self.path / rel
+            return p.read_text(encoding="utf-8") if p.is_file() else None
+        out = subprocess.run(["git", "--git-dir", str(self.path), "show", f"HEAD:{rel}"], capture_output=True)
+        return out.stdout.decode("utf-8") if out.returncode == 0 else None
+
+
+def _none(v: Any) -> Any:
+    return None if v in (None, "None", "", "nan") else v
+
+
+def _truth(v: Any) -> bool:
+    return v is True or str(v).strip().lower() == "true"
+
+
+# -- building prediction rows -----------------------------------------------------------------------------
+
+def _items(name: str, rows: list[dict[str, Any]], source: str, key: str) -> dict[str, dict[str, Any]]:
+    """Native id -> item record, through the evaluation's loader; rows it reports are printed."""
+    from evaluation.benchmarks import iter_items
+
+    skipped: list = []
+    items = {it.meta["native_id"]: it.record() for it in iter_items(name, rows, source, skipped=skipped)}
+    for s in skipped:
+        print(f"{name}: skipped {s.id}: {s.why}", file=sys.stderr)
+    print(f"{name}: {len(items)} items, {len(skipped)} skipped, "
+          f"{sum(bool(r['meta'].get('load_note')) for r in items.values())} with a load note", file=sys.stderr)
+    return items
+
+
+def mathvista_items(repo: Repo) -> dict[str, dict[str, Any]]:
+    rows = json.loads(repo.read("data/testmini.json"))
+    queries = json.loads(repo.read("data/query.json"))
+    return _items("mathvista", [{**row, "query": queries.get(pid), "decoded_image": _NO_IMAGE}
+                                for pid, row in rows.items()], "data/testmini.json", "pid")
+
+
+def mathv_items(repo: Repo) -> dict[str, dict[str, Any]]:
+    rows = [{**json.loads(line), "decoded_image": _NO_IMAGE} for line in repo.read("data/test.jsonl").splitlines()]
+    return _items("mathvision", rows, "data/test.jsonl", "id")
+
+
+def mathvista_outputs(repo: Repo, max_files: int | None) -> Iterator[tuple[str, str, str, str, bool]]:
+    """(file, pid, response, official extraction, official verdict)."""
+    for rel in repo.files("results", ".json")[:max_files]:
+        if "/output_" not in rel or "test_" in rel.rsplit("/", 1)[-1].replace("testmini", ""):
+            continue
+        text = repo.read(rel)
+        if text is None:
+            continue
+        for pid, r in json.loads(text).items():
+            if "true_false" in r:
+                yield rel, pid, str(r.get("response") or ""), str(r.get("extraction") or ""), _truth(r["true_false"])
+
+
+def mathv_outputs(repo: Repo, max_files: int | None) -> Iterator[tuple[str, str, str, str, bool]]:
+    for rel in repo.files("outputs", ".jsonl")[:max_files]:
+        text = repo.read(rel)
+        if text is None:
+            continue
+        for line in text.splitlines():
+            if line.strip():
+                r = json.loads(line)
+                yield rel, str(r["id"]), str(r.get("response") or ""), str(r.get("model_answer") or ""), \
+                    _truth(r.get("correct"))
+
+
+# -- grading (in worker processes) ------------------------------------------------------------------------
+
+def _grade(task: tuple[dict[str, Any], str, str]) -> dict[str, Any]:
+    from evaluation.score import score_row
+
+    item, response, extraction = task
+    raw = score_row({**item, "response": response})
+    official = score_row({**item, "response": f"\\boxed{{{extraction}}}"}, fallback=False) if extraction else None
+    return {"raw": raw["correct"], "raw_reason": raw["reason"], "no_answer": raw["no_answer"],
+            "fallback": raw["fallback_correct"], "official_extraction": official["correct"] if official else False,
+            "official_reason": official["reason"] if official else "no_extraction"}
+
+
+def rescore(name: str, items: dict[str, dict[str, Any]], outputs: Iterator[tuple[str, str, str, str, bool]],
+            workers: int) -> dict[str, Any]:
+    meta, tasks = [], []
+    missing = 0
+    for rel, iid, response, extraction, verdict in outputs:
+        item = items.get(iid)
+        if item is None:
+            missing += 1
+            continue
+        meta.append((rel, iid, verdict, response, extraction, item))
+        tasks.append((item, response, extraction))
+    t0 = time.monotonic()
+    with ProcessPoolExecutor(workers) as pool:
+        graded = list(pool.map(_grade, tasks, chunksize=64))
+    secs = time.monotonic() - t0
+    return summarize(name, meta, graded, missing, secs)
+
+
+def _classes(meta: list, graded: list[dict[str, Any]], mode: str, reason_key: str) -> dict[str, Any]:
+    """Disagreements in one reading, by direction and by the grader's reason."""
+    ours_only, official_only = Counter(), Counter()
+    examples: dict[str, list[dict[str, Any]]] = {"ours_right_official_wrong": [], "ours_wrong_official_right": []}
+    for (rel, iid, verdict, response, extraction, item), g in zip(meta, graded):
+        if g[mode] == verdict:
+            continue
+        reason = g[reason_key].split(":")[0] if g[reason_key] else "-"
+        key = "ours_right_official_wrong" if g[mode] else "ours_wrong_official_right"
+        (ours_only if g[mode] else official_only)[reason] += 1
+        if len(examples[key]) < 8 and (len(examples[key]) < 4 or reason not in {e["reason"] for e in examples[key]}):
+            examples[key].append({"file": rel, "id": iid, "gold": item["gold"], "options": item["options"],
+                                  "reason": reason, "graded": extraction if mode == "official_extraction"
+                                  else response[-160:]})
+    return {"ours_right_official_wrong": dict(ours_only.most_common()),
+            "ours_wrong_official_right": dict(official_only.most_common()), "examples": examples}
+
+
+def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int, secs: float) -> dict[str, Any]:
+    n = len(graded)
+    official = [m[2] for m in meta]
+
+    def acc(flags: list[bool]) -> float:
+        return round(100 * sum(flags) / max(n, 1), 2)
+
+    out: dict[str, Any] = {"benchmark": name, "items": n, "files": len({m[0] for m in meta}),
+                           "unmatched_ids": missing, "grading_seconds": round(secs, 1),
+                           "official_accuracy": acc(official),
+                           "no_answer_rate": acc([g["no_answer"] for g in graded]), "modes": {}}
+    for mode, reason_key in (("raw", "raw_reason"), ("fallback", "raw_reason"),
+                             ("official_extraction", "official_reason")):
+        flags = [g[mode] for g in graded]
+        agree = sum(f == o for f, o in zip(flags, official))
+        out["modes"][mode] = {"accuracy": acc(flags), "agreement": round(100 * agree / max(n, 1), 2),
+                              "disagreements": n - agree, **_classes(meta, graded, mode, reason_key)}
+    boxed = [(g, o) for g, o in zip(graded, official) if not g["no_answer"]]
+    if boxed:
+        out["boxed_only"] = {"items": len(boxed),
+                             "official_accuracy": round(100 * sum(o for _, o in boxed) / len(boxed), 2),
+                             "raw_accuracy": round(100 * sum(g["raw"] for g, _ in boxed) / len(boxed), 2),
+                             "agreement": round(100 * sum(g["raw"] == o for g, o in boxed) / len(boxed), 2)}
+    reasons = Counter(g["raw_reason"].split(":")[0] for g in graded)
+    out["raw_reasons"] = dict(reasons.most_common())
+    return out
+
+
+def render(results: list[dict[str, Any]], sources: dict[str, str]) -> str:
+    lines = ["# Official verdicts vs this project's evaluation", "",
+             *[f"- {k}: {v}" for k, v in sources.items()], "",
+             "| benchmark | files | items | official acc | reading | ours acc | agreement | ours ✓ official ✗ "
+             "| ours ✗ official ✓ |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for mode, m in r["modes"].items():
+            top = lambda d: ", ".join(f"{k} {v}" for k, v in list(d.items())[:4])  # noqa: E731
+            lines.append(f"| {r['benchmark']} | {r['files']} | {r['items']} | {r['official_accuracy']} | {mode} "
+                         f"| {m['accuracy']} | {m['agreement']}% | {sum(m['ours_right_official_wrong'].values())}: "
+                         f"{top(m['ours_right_official_wrong'])} | {sum(m['ours_wrong_official_right'].values())}: "
+                         f"{top(m['ours_wrong_official_right'])} |")
+    for r in results:
+        b = r.get("boxed_only")
+        if b:
+            lines.append(f"\n{r['benchmark']}, responses with a box: {b['items']} items, official {b['official_accuracy']}, "
+                         f"ours {b['raw_accuracy']}, agreement {b['agreement']}%.")
+        lines.append(f"{r['benchmark']}: no-answer rate (no box) {r['no_answer_rate']}%; grader reasons (raw): "
+                     + ", ".join(f"{k} {v}" for k, v in r["raw_reasons"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mathvista", help="lupantech/MathVista checkout or bare git dir")
+    p.add_argument("--mathv", help="mathllm/MATH-V checkout or bare git dir")
+    p.add_argument("--out", type=Path, default=Path("/tmp/rlcs-official-agreement"))
+    p.add_argument("--max-files", type=int, help="only the first N output files of each repository")
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args(argv)
+    from recipes.atomic import atomic_write_json, atomic_write_text
+
+    results, sources = [], {}
+    if args.mathvista:
+        repo = Repo(args.mathvista)
+        sources["MathVista"] = f"lupantech/MathVista @{repo.commit()}"
+        results.append(rescore("MathVista testmini", mathvista_items(repo), mathvista_outputs(repo, args.max_files),
+                               args.workers))
+    if args.mathv:
+        repo = Repo(args.mathv)
+        sources["MATH-V"] = f"mathllm/MATH-V @{repo.commit()}"
+        results.append(rescore("MATH-V test", mathv_items(repo), mathv_outputs(repo, args.max_files), args.workers))
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out / "agreement.json", {"sources": sources, "results": results})
+    md = render(results, sources)
+    atomic_write_text(args.out / "agreement.md", md)
+    print(md)
+    print(f"written: {args.out / 'agreement.json'}, {args.out / 'agreement.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
