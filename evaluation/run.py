@@ -133,12 +133,36 @@ def resolved_backend(kind: str) -> str:
     return kind
 
 
-def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: str, pred_path: Path) -> dict[str, Any]:
-    """One engine in this process (the CPU / HF case), else one spawned engine process per GPU group."""
+def _generate_on_ray(ecfg: Any, items: list[Item], settings: GenSettings, model_path: str, pred_path: Path,
+                     address: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Inside a Ray job / on a Ray cluster: Ray Data actors over the cluster's GPUs (one engine per
+    `tensor_parallel_size` GPUs), the same resumable predictions file (the distill stage's `ray_generate`)."""
+    import ray
+
+    from SFT.distill.sampling import ray_generate
+
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    tp = int(ecfg.tensor_parallel_size)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    n = engine_count(ecfg.engines, tp, gpus)
+    log.info("generation on Ray: %d engine(s) x %d GPU(s) of the cluster's %d", n, tp, gpus)
+    stats = ray_generate(items, str(ecfg.backend), settings, model_path, pred_path, engines=n,
+                         gpus_per_engine=tp if gpus else 0, batch_size=int(ecfg.batch_size), address=address,
+                         **kwargs)
+    return {**stats, "engines": n}
+
+
+def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: str, pred_path: Path,
+              ray_address: str | None = None) -> dict[str, Any]:
+    """On a Ray cluster: Ray Data actors; else one engine in this process (the CPU / HF case), or one
+    spawned engine process per GPU group of this node."""
     max_images = max((len(it.images) for it in items), default=1) or 1
     kwargs = {"tensor_parallel_size": int(ecfg.tensor_parallel_size),
               "gpu_memory_utilization": float(ecfg.gpu_memory_utilization),
               "max_model_len": int(ecfg.max_model_len), "max_images": max_images}
+    if ray_address:
+        return _generate_on_ray(ecfg, items, settings, model_path, pred_path, ray_address, kwargs)
     backend = resolved_backend(str(ecfg.backend))
     tp = int(ecfg.tensor_parallel_size)
     gpus = visible_gpus()
@@ -155,8 +179,9 @@ def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: s
 
 
 def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is,
-             label: str | None = None) -> dict[str, Any]:
-    """Generate (resuming), score, and report. Returns the results dict plus the report paths."""
+             label: str | None = None, ray_address: str | None = None) -> dict[str, Any]:
+    """Generate (resuming; on the Ray cluster at `ray_address` when given), score, and report. Returns the
+    results dict plus the report paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = resolve(model, "model")
@@ -166,7 +191,7 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s.record(), ensure_ascii=False) + "\n"
                                                  for s in skipped))
     pred_path = out_dir / PREDICTIONS
-    gen = _generate(ecfg, items, settings, model_path, pred_path)
+    gen = _generate(ecfg, items, settings, model_path, pred_path, ray_address)
     label = label or model_label(model)
     results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge,
                                 bool(ecfg.fallback_extraction), resolve)

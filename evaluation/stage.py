@@ -35,6 +35,12 @@ def choose_model(ctx: StageContext) -> tuple[str, str]:
     return str(cfg.model.path), "model.path (base model)"
 
 
+def ray_address(cfg: DictConfig) -> str | None:
+    """The Ray cluster to generate on (`cluster.address` with a ray launcher), else None: this node."""
+    address = cfg.cluster.get("address")
+    return str(address) if address and str(cfg.cluster.get("launcher", "auto")) in ("ray", "auto") else None
+
+
 def resolver(ctx: StageContext):
     """Resolve through the runner's prepared sources; a reference it did not prepare (a stage output path,
     or the base model when an earlier stage's output key is unknown) goes through recipes.hub."""
@@ -77,9 +83,13 @@ class EvalStage(Stage):
         e = cfg.eval
         benches = ", ".join(f"{b} ({e.sources[b].source} [{e.sources[b].split}])" if b in e.sources else b
                             for b in e.benchmarks)
-        gpus = int(cfg.cluster.nproc_per_node) if str(cfg.cluster.device) == "cuda" else 0
+        on_ray = ray_address(cfg) is not None
+        gpus = int(cfg.cluster.nproc_per_node) * (int(cfg.cluster.nnodes) if on_ray else 1)
+        gpus = gpus if str(cfg.cluster.device) == "cuda" else 0
         tp = int(e.tensor_parallel_size)
         engines = engine_count(e.engines, tp, gpus)
+        where = (f"Ray Data actors on the cluster at {cfg.cluster.address} (at run time: its GPUs / tp)" if on_ray
+                 else "one process each (at run time: the visible GPUs / tp)")
         decoding = "greedy" if not e.temperature else f"temperature={e.temperature}, top_p={e.top_p}"
         notes = [
             f"evaluate {model} (from {origin}) with backend={e.backend}, limit={e.limit}",
@@ -87,7 +97,7 @@ class EvalStage(Stage):
             f"seed={e.seed}, max_new_tokens={e.max_new_tokens}, max_model_len={e.max_model_len}, "
             f"pixels {e.min_pixels}..{e.max_pixels}",
             f"generation: {engines} engine(s) x tensor_parallel_size={tp} over {gpus or 'no'} GPU(s) "
-            f"(cluster.nproc_per_node; at run time the visible GPUs), one process each, resumable per item",
+            f"(cluster), {where}, resumable per item",
             f"benchmarks: {benches}",
         ]
         if e.judge.enabled and e.judge.url:
@@ -107,7 +117,7 @@ class EvalStage(Stage):
 
         model, origin = choose_model(ctx)
         log.info("eval: model %s (from %s)", model, origin)
-        res = evaluate(ctx.cfg.eval, model, ctx.stage_dir, resolve=resolver(ctx))
+        res = evaluate(ctx.cfg.eval, model, ctx.stage_dir, resolve=resolver(ctx), ray_address=ray_address(ctx.cfg))
         out: dict[str, Any] = {**res["paths"], "model": model, "average": res["average"]}
         for name, entry in res["benchmarks"].items():
             out[f"{name}_accuracy"] = entry["accuracy"]

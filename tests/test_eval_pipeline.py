@@ -215,3 +215,22 @@ def test_vllm_backend_on_tiny_slice(tiny_world, tmp_path):
     gen = res["generation"]
     assert gen["backend"] == "vllm" and gen["generated"] == 16 and gen["items_per_s"] > 0
     print(f"vLLM tiny slice: {gen['generated']} items in {gen['seconds']} s = {gen['items_per_s']} items/s")
+
+
+def test_7b_dry_run_plans_the_paper_preset_and_one_engine_per_gpu(tmp_path):
+    cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}", "stages=[eval]", "dry_run=true", "hub.offline=true"])
+    lines: list[str] = []
+    Runner(cfg, echo=lines.append).run()
+    text = "\n".join(lines)
+    assert "preset paper: system='You are a helpful assistant.'" in text
+    assert "temperature=0.2" in text and "max_new_tokens=16384" in text and "pixels 50176..1003520" in text
+    assert "generation: 8 engine(s) x tensor_parallel_size=1 over 8 GPU(s)" in text
+    cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}", "stages=[eval]", "dry_run=true", "hub.offline=true",
+                                    "cluster=ray", "eval.tensor_parallel_size=2", "eval=train_prompt",
+                                    "eval.judge.enabled=true"])
+    lines.clear()
+    Runner(cfg, echo=lines.append).run()
+    text = "\n".join(lines)
+    assert "4 engine(s) x tensor_parallel_size=2" in text and "Ray Data actors" in text
+    assert f"system={cfg.data.system_prompt!r}" in text and "greedy" in text
+    assert "vllm.entrypoints.openai.api_server --model Qwen/Qwen2.5-32B-Instruct" in text
