@@ -56,6 +56,10 @@ class DataConfig:
     """Validation set during GRPO (reference: geometry3k test)."""
     val_split: str = "test"
     system_prompt: str = SYSTEM_PROMPT
+    """SFT's system message (reference `SFT/sys_prompt.txt`)."""
+    rl_system_prompt: bool = False
+    """Also write `system_prompt` as the system message of every RL and validation prompt. Off (the
+    reference): the raw problem as one user turn; Qwen's chat template then adds its default system."""
     max_pixels: int = MAX_PIXELS
     min_pixels: int = MIN_PIXELS
     max_prompt_length: int = 2048

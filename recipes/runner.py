@@ -16,6 +16,7 @@ from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
 from recipes.config import STAGES
 from recipes.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, config_hash, now
+from recipes.preflight import run_checks
 from recipes.stage import Source, Stage, StageContext, StageError
 from recipes.stages import load_stage
 
@@ -98,6 +99,7 @@ class Runner:
         self.echo(f"Plan for run {self.cfg.run_name!r} in {self.run_dir} (dry run: nothing is executed)")
         ablation = ablation_of(self.cfg)
         self.echo(f"ablation: {ablation} ({ABLATIONS[ablation].description}); stages: {', '.join(self.selected)}")
+        run_checks(self.cfg, self.selected, self.echo, dry_run=True)  # may set the sdpa fallback in cfg
         sources = self._sources()
         if sources:
             self.echo("\n[prepare] fetch / build before any stage starts:")
@@ -130,6 +132,7 @@ class Runner:
         """Run the selected stages in order; skip finished ones; resume partial ones."""
         if self.cfg.dry_run:
             return self.plan()
+        run_checks(self.cfg, self.selected, self.echo, dry_run=False)  # before any download or GPU work
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(self.run_dir):
             manifest = Manifest(self.run_dir, self.cfg.run_name)

@@ -1,0 +1,386 @@
+"""Preflight: what the machine has against what the plan needs, said before any download or GPU work.
+
+`probe_machine()` reads the facts (GPUs and driver through `nvidia-smi`, importable packages, free
+disk, host memory, wandb credentials) without importing torch; `preflight(cfg, stages, probe)` turns
+them into verdicts, plus the config and environment changes it makes on the run's behalf (recorded in
+the config, so the manifest says what ran):
+
+- GPUs visible vs `cluster.nproc_per_node` and the driver (R580+ for torch 2.11 / vLLM 0.24, CUDA 13);
+- verl's actor attention: `grpo.attn_implementation=auto` -> flash_attention_2 when flash-attn imports,
+  else sdpa with padding_free off (a loud warning); `flash_attention_2` without flash-attn is refused;
+- vLLM and verl for the verl backend, deepspeed when SFT asks for it on GPUs;
+- wandb without WANDB_API_KEY -> WANDB_MODE=offline (said once);
+- free disk against the checkpoints the plan keeps, host memory against verl's offloaded states.
+
+`run_checks` (the runner's entry) prints the verdicts; in a real run any `fail` stops the run
+(PreflightError), in a dry run it is printed as what a real run would refuse.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from recipes.stage import StageError
+
+DRIVER_FLOOR = 580
+"""Oldest NVIDIA driver series for the CUDA 13 stack (torch 2.11.0+cu130, vLLM 0.24.0)."""
+
+KNOWN_PARAMS: dict[str, float] = {
+    "Qwen/Qwen2.5-VL-7B-Instruct": 8.29e9,
+    "Qwen/Qwen2.5-VL-3B-Instruct": 3.75e9,
+}
+"""Parameter counts of the paper's base models (config.json of each, ViT included)."""
+
+GIB = 1 << 30
+OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
+
+
+class PreflightError(StageError):
+    """The machine cannot run the plan; every failed check is named with its fix."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's outcome."""
+
+    check: str
+    status: str
+    """ok | warn | FAIL | skip."""
+    message: str
+
+
+@dataclass
+class Probe:
+    """Facts about this machine (gathered by `probe_machine`, or given by a test)."""
+
+    gpus: list[str]
+    """Visible GPU names (CUDA_VISIBLE_DEVICES honoured)."""
+    driver: str | None
+    """NVIDIA driver version, e.g. `580.159.04`; None without nvidia-smi."""
+    modules: dict[str, str | None]
+    """Package -> installed version (None: not importable)."""
+    free_disk: int
+    """Bytes free where the run writes."""
+    host_memory: int
+    """Bytes of RAM on this host."""
+    env: dict[str, str] = field(default_factory=dict)
+    """The environment (WANDB_API_KEY, WANDB_MODE)."""
+
+
+@dataclass
+class Result:
+    """The verdicts plus what the preflight changed on the run's behalf."""
+
+    verdicts: list[Verdict]
+    config: dict[str, Any]
+    """Dotted config keys -> values set for this machine (e.g. the sdpa fallback)."""
+    env: dict[str, str]
+    """Environment set for the stages' commands (e.g. WANDB_MODE=offline)."""
+
+    @property
+    def failures(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == FAIL]
+
+
+MODULES = ("flash_attn", "deepspeed", "vllm", "verl", "wandb")
+
+
+def _version(module: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    from importlib import metadata
+
+    for dist in (module, module.replace("_", "-")):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown version"
+
+
+def gpu_inventory() -> tuple[list[str], str | None]:
+    """(visible GPU names, driver version) from `nvidia-smi`; ([], None) without one. No torch import."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return [], None
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return [], None
+    rows = [[c.strip() for c in line.split(",")] for line in out.splitlines() if line.strip()]
+    names, driver = [r[0] for r in rows], (rows[0][1] if rows and len(rows[0]) > 1 else None)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        wanted = [v.strip() for v in visible.split(",") if v.strip()]
+        names = [n for i, n in enumerate(names) if str(i) in wanted] if all(w.isdigit() for w in wanted) \
+            else names[:len(wanted)]
+    return names, driver
+
+
+def flash_attn_importable() -> bool:
+    """flash-attn really imports (a subprocess: a wheel built against another torch fails here, not in verl)."""
+    if importlib.util.find_spec("flash_attn") is None:
+        return False
+    code = "import flash_attn, flash_attn.bert_padding"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300).returncode == 0
+
+
+def _existing(path: Path) -> Path:
+    path = path.expanduser().resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def probe_machine(runs_dir: str = "runs") -> Probe:
+    """The facts of this machine, read in well under a second without a GPU (no torch import)."""
+    import psutil
+
+    gpus, driver = gpu_inventory()
+    return Probe(gpus=gpus, driver=driver, modules={m: _version(m) for m in MODULES},
+                 free_disk=shutil.disk_usage(_existing(Path(runs_dir))).free,
+                 host_memory=psutil.virtual_memory().total, env=dict(os.environ))
+
+
+# ------------------------------------------------------------------------------------------------
+# the checks
+# ------------------------------------------------------------------------------------------------
+def _get(cfg: DictConfig, key: str, default: Any = None) -> Any:
+    value = OmegaConf.select(cfg, key, default=default)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _on_gpu(cfg: DictConfig) -> bool:
+    return str(_get(cfg, "cluster.device", "cpu")) == "cuda"
+
+
+def _uses_verl(cfg: DictConfig, stages: list[str]) -> bool:
+    return "grpo" in stages and _get(cfg, "grpo.backend") == "verl"
+
+
+def model_params(cfg: DictConfig) -> float | None:
+    """Parameters of `model.path`: the paper's models by id, a local dir by its safetensors, else None."""
+    ref = str(_get(cfg, "model.path", ""))
+    if ref in KNOWN_PARAMS:
+        return KNOWN_PARAMS[ref]
+    if ref.startswith("tiny:"):
+        return 2.0e7
+    path = Path(ref).expanduser()
+    files = list(path.glob("*.safetensors")) if path.is_dir() else []
+    if not files:
+        return None
+    width = 4 if "32" in str(_get(cfg, "model.torch_dtype", "bfloat16")) else 2
+    return sum(f.stat().st_size for f in files) / width
+
+
+def check_gpus(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
+    if not _on_gpu(cfg) or not {"sft", "grpo"} & set(stages):
+        return [Verdict("gpus", SKIP, "no GPU stage in this plan (cluster.device=cpu or no sft/grpo)")]
+    need = int(_get(cfg, "cluster.nproc_per_node", 1))
+    have = len(probe.gpus)
+    names = f" ({', '.join(sorted(set(probe.gpus)))})" if probe.gpus else ""
+    fix = ("" if have >= need else ": run on a GPU node (cluster.device=cuda)" if not have else
+           f": run on a node with {need} GPUs or set cluster.nproc_per_node={have} (SFT keeps its global batch; "
+           "GRPO's batch geometry must still divide)")
+    out = [Verdict("gpus", OK if have >= need else FAIL,
+                   f"{have} GPU(s) visible{names}, the plan needs {need} per node{fix}")]
+    if probe.driver is None:
+        out.append(Verdict("driver", FAIL if not have else WARN,
+                           f"no NVIDIA driver found (nvidia-smi); torch 2.11.0+cu130 and vLLM 0.24 need R{DRIVER_FLOOR}+"))
+    else:
+        major = int(probe.driver.split(".")[0]) if probe.driver.split(".")[0].isdigit() else 0
+        out.append(Verdict("driver", OK if major >= DRIVER_FLOOR else FAIL,
+                           f"NVIDIA driver {probe.driver}; the CUDA 13 stack needs R{DRIVER_FLOOR} or newer"
+                           + ("" if major >= DRIVER_FLOOR else ": upgrade the driver")))
+    return out
+
+
+def check_attention(cfg: DictConfig, stages: list[str], probe: Probe) -> tuple[list[Verdict], dict[str, Any]]:
+    """verl builds actor and ref with flash-attention 2 unless told otherwise; resolve `auto` here."""
+    if not _uses_verl(cfg, stages):
+        return [], {}
+    impl = str(_get(cfg, "grpo.attn_implementation", "auto"))
+    version = probe.modules.get("flash_attn")
+    if impl == "auto" and version:
+        return [Verdict("flash-attn", OK, f"flash-attn {version}: actor/ref use flash_attention_2"
+                        + (" with padding_free" if _get(cfg, "grpo.padding_free") else ""))], \
+            {"grpo.attn_implementation": "flash_attention_2"}
+    if impl == "auto":
+        return [Verdict("flash-attn", WARN,
+                        "!!! flash-attn is NOT importable: verl's actor/ref fall back to sdpa with padding_free off "
+                        "(+actor_rollout_ref.model.override_config.attn_implementation=sdpa, "
+                        "actor_rollout_ref.model.use_remove_padding=false): padded batches, slower, and unlike the "
+                        "reference's padding_free. Install flash-attn 2.8.3 (README: GPU install) to match it.")], \
+            {"grpo.attn_implementation": "sdpa", "grpo.padding_free": False}
+    if impl == "flash_attention_2" and not version:
+        return [Verdict("flash-attn", FAIL, "grpo.attn_implementation=flash_attention_2 but flash-attn is not "
+                        "importable: install flash-attn 2.8.3 (README: GPU install) or set "
+                        "grpo.attn_implementation=auto to fall back to sdpa")], {}
+    return [Verdict("flash-attn", OK, f"grpo.attn_implementation={impl} as asked"
+                    + (f" (flash-attn {version})" if version else ""))], {}
+
+
+def check_packages(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
+    out = []
+    if _uses_verl(cfg, stages) and _on_gpu(cfg):
+        for module in ("verl", "vllm") if _get(cfg, "grpo.rollout_engine") == "vllm" else ("verl",):
+            v = probe.modules.get(module)
+            out.append(Verdict(module, OK if v else FAIL, f"{module} {v}" if v else
+                               f"{module} is not importable: install the GPU extra (RLCS_EXTRAS=dev,gpu)"))
+    if "sft" in stages and _on_gpu(cfg) and _get(cfg, "sft.deepspeed"):
+        v = probe.modules.get("deepspeed")
+        out.append(Verdict("deepspeed", OK if v else FAIL,
+                           f"deepspeed {v} for sft.deepspeed={_get(cfg, 'sft.deepspeed')}" if v else
+                           f"sft.deepspeed={_get(cfg, 'sft.deepspeed')} but deepspeed is not importable (swift sft "
+                           "stops while parsing its arguments): install the GPU extra (RLCS_EXTRAS=dev,gpu) or set "
+                           "sft.deepspeed=null"))
+    return out
+
+
+def _wandb_wanted(cfg: DictConfig, stages: list[str]) -> bool:
+    grpo = "grpo" in stages and "wandb" in (_get(cfg, "grpo.loggers") or [])
+    sft = "sft" in stages and "wandb" in (_get(cfg, "sft.report_to") or [])
+    return grpo or sft
+
+
+def check_wandb(cfg: DictConfig, stages: list[str], probe: Probe) -> tuple[list[Verdict], dict[str, str]]:
+    if not _wandb_wanted(cfg, stages):
+        return [], {}
+    if not probe.modules.get("wandb"):
+        return [Verdict("wandb", FAIL, "wandb is a logger of this plan but is not importable: install wandb or "
+                        "set grpo.loggers=[console] / sft.report_to=[tensorboard]")], {}
+    mode = probe.env.get("WANDB_MODE")
+    if mode:
+        return [Verdict("wandb", OK, f"WANDB_MODE={mode} (set by you)")], {}
+    if probe.env.get("WANDB_API_KEY"):
+        return [Verdict("wandb", OK, "WANDB_API_KEY set: logging online")], {}
+    return [Verdict("wandb", WARN, "no WANDB_API_KEY: wandb logs offline (WANDB_MODE=offline) under each stage's "
+                    "directory; upload later with `wandb sync`")], {"WANDB_MODE": "offline"}
+
+
+def disk_need(cfg: DictConfig, stages: list[str], params: float) -> dict[str, float]:
+    """Bytes each stage keeps on disk (estimates from the parameter count and the plan's save limits)."""
+    need: dict[str, float] = {}
+    if "sft" in stages:  # weights-only bf16 checkpoints: save_total_limit plus the best one
+        per = params * 2 * (1 if _get(cfg, "sft.save_only_model", True) else 8)
+        need["sft"] = per * (int(_get(cfg, "sft.save_total_limit", 2)) + 1)
+    if _uses_verl(cfg, stages):  # fp32 model shards + fp32 Adam moments (save_contents model, optimizer, extra)
+        need["grpo"] = params * 12 * int(_get(cfg, "grpo.save_limit", 7))
+    if "merge" in stages:
+        need["merge"] = params * (2 if _get(cfg, "merge.dtype") in ("bf16", "bfloat16", "fp16") else 4)
+    return need
+
+
+def check_disk(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
+    params = model_params(cfg)
+    if params is None:
+        return [Verdict("disk", SKIP, f"parameter count of {_get(cfg, 'model.path')} unknown until it is fetched")]
+    need = disk_need(cfg, stages, params)
+    if not need:
+        return []
+    total = sum(need.values())
+    parts = ", ".join(f"{k} {v / GIB:,.1f} GiB" for k, v in need.items())
+    grpo = (f"; each GRPO checkpoint holds fp32 shards + Adam state, ~{params * 12 / GIB:,.1f} GiB, "
+            f"x{_get(cfg, 'grpo.save_limit')} kept" if "grpo" in need else "")
+    ok = probe.free_disk >= total
+    return [Verdict("disk", OK if ok else WARN,
+                    f"{probe.free_disk / GIB:,.1f} GiB free under {_get(cfg, 'runs_dir', 'runs')}, the plan keeps "
+                    f"~{total / GIB:,.1f} GiB ({parts}{grpo})" + ("" if ok else
+                    ": the run would stop when the disk fills; free space, point runs_dir elsewhere, or lower "
+                    "grpo.save_limit / sft.save_total_limit"))]
+
+
+def host_memory_need(cfg: DictConfig, params: float) -> tuple[float, float]:
+    """(pinned offload bytes, rollout image bytes) verl's driver and workers hold on the host per node."""
+    g = lambda k: bool(_get(cfg, f"grpo.{k}"))  # noqa: E731
+    offload = params * ((4 if g("param_offload") else 0) + (8 if g("optimizer_offload") else 0)
+                        + (4 if g("ref_param_offload") else 0))
+    # fp32 pixel_values: (pixels / 14^2) patches x (3 x 2 x 14 x 14) values x 4 bytes = 24 B per pixel, per response
+    images = 24.0 * int(_get(cfg, "data.max_pixels", 0)) * int(_get(cfg, "grpo.rollout_batch_size", 0)) \
+        * int(_get(cfg, "grpo.rollout_n", 1))
+    return offload, images
+
+
+def check_memory(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
+    params = model_params(cfg)
+    if not _uses_verl(cfg, stages) or params is None:
+        return []
+    offload, images = host_memory_need(cfg, params)
+    need = offload + images
+    ok = probe.host_memory >= need
+    return [Verdict("host memory", OK if ok else WARN,
+                    f"{probe.host_memory / GIB:,.0f} GiB RAM; verl holds ~{offload / GIB:,.0f} GiB of offloaded actor, "
+                    f"Adam and reference states plus up to ~{images / GIB:,.0f} GiB of fp32 pixel_values per step "
+                    f"(one image at data.max_pixels per response)" + ("" if ok else
+                    ": expect Ray to kill workers (host OOM); use a node with more RAM, lower data.max_pixels, or "
+                    "turn off grpo.ref_param_offload"))]
+
+
+CHECKS: tuple[Callable[[DictConfig, list[str], Probe], list[Verdict]], ...] = (
+    check_gpus, check_packages, check_disk, check_memory)
+
+
+def preflight(cfg: DictConfig, stages: list[str], probe: Probe) -> Result:
+    """Every verdict for running `stages` of `cfg` on the machine `probe` describes."""
+    verdicts: list[Verdict] = []
+    for check in CHECKS[:2]:
+        verdicts += check(cfg, stages, probe)
+    attn, config = check_attention(cfg, stages, probe)
+    wandb, env = check_wandb(cfg, stages, probe)
+    verdicts += attn + wandb
+    for check in CHECKS[2:]:
+        verdicts += check(cfg, stages, probe)
+    return Result(verdicts, config, env)
+
+
+def apply(cfg: DictConfig, result: Result) -> None:
+    """Write the preflight's config choices into `cfg` (so stage hashes and the manifest record them) and
+    its environment into this process (the stages' commands inherit it)."""
+    with read_write(cfg):  # the composed recipe is read-only; these are the preflight's recorded choices
+        for key, value in result.config.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+    for key, value in result.env.items():
+        os.environ.setdefault(key, value)
+
+
+def lines(result: Result, dry_run: bool) -> list[str]:
+    """The verdicts as the runner prints them."""
+    out = ["[preflight] " + ("what a real run would find on this machine:" if dry_run else "checking this machine:")]
+    for v in result.verdicts:
+        out.append(f"  {v.status:4s} {v.check:11s} {v.message}")
+    for key, value in result.config.items():
+        out.append(f"  set  {key}={value}")
+    for key, value in result.env.items():
+        out.append(f"  env  {key}={value}")
+    if result.failures:
+        out.append(f"  -> {len(result.failures)} check(s) failed: "
+                   + ("a real run would refuse to start here" if dry_run else "not starting"))
+    return out
+
+
+def run_checks(cfg: DictConfig, stages: list[str], echo: Callable[[str], Any], dry_run: bool,
+               probe: Probe | None = None) -> Result:
+    """Probe, check, apply and print; in a real run raise PreflightError on any failed check."""
+    if probe is None:
+        probe = probe_machine(str(_get(cfg, "runs_dir", "runs")))
+        if not dry_run and _uses_verl(cfg, stages) and probe.modules.get("flash_attn") and _on_gpu(cfg) \
+                and not flash_attn_importable():
+            probe.modules["flash_attn"] = None  # installed but broken (built for another torch): as absent
+    result = preflight(cfg, stages, probe)
+    apply(cfg, result)
+    for line in lines(result, dry_run):
+        echo(line)
+    if result.failures and not dry_run:
+        raise PreflightError("preflight: " + "; ".join(f"{v.check}: {v.message}" for v in result.failures))
+    return result
