@@ -36,6 +36,10 @@ class GRPOConfig:
     """Validation sampling temperature (reference: 0.5)."""
     val_n: int = 1
     """Validation responses per prompt (reference: 1)."""
+    max_num_seqs: int = 1024
+    """vLLM sequences decoded at once per replica (reference: 1024; verl's default 256 caps concurrency)."""
+    enforce_eager: bool = False
+    """vLLM without CUDA graphs (reference: false; true for smoke runs, where graph capture dominates)."""
     # -- algorithm --------------------------------------------------------------------------------
     adv_estimator: str = "grpo"
     """Advantage estimator (reference: grpo)."""
@@ -45,6 +49,12 @@ class GRPOConfig:
     """KL estimator (reference: kl_penalty low_var_kl)."""
     kl_coef: float = 1e-2
     """KL loss weight (reference: kl_coef 1e-2)."""
+    clip_ratio_low: float = 0.2
+    """PPO clip, lower side: ratio >= 1 - this (reference EasyR1 default: 0.2)."""
+    clip_ratio_high: float = 0.3
+    """PPO clip, upper side: ratio <= 1 + this (reference EasyR1 default: 0.3; verl's own default 0.2)."""
+    clip_ratio_c: float = 3.0
+    """Dual clip for negative advantages (reference EasyR1 clip_ratio_dual: 3.0)."""
     # -- actor / optimizer ------------------------------------------------------------------------
     global_batch_size: int = 128
     """Prompts per optimizer update (x rollout_n responses; reference: actor.global_batch_size 128)."""
@@ -63,11 +73,16 @@ class GRPOConfig:
     max_grad_norm: float = 1.0
     """Gradient clipping norm (reference: 1.0)."""
     padding_free: bool = True
-    """Remove padding (packed sequences) in actor and ref forwards (reference: true)."""
+    """Remove padding (packed sequences) in actor and ref forwards (reference: true). verl does it with
+    flash-attn's varlen kernels: without flash-attn the preflight turns it off (attn_implementation=auto)."""
+    attn_implementation: str = "auto"
+    """Actor/ref attention: `auto` (flash_attention_2 when flash-attn imports, else sdpa with padding_free
+    off, said loudly and recorded), `flash_attention_2` (refused without flash-attn), `sdpa`, `eager`."""
     gradient_checkpointing: bool = True
     """Activation checkpointing in the actor (reference: true)."""
     freeze_vision_tower: bool = False
-    """Keep the vision encoder frozen (reference: false: it trains)."""
+    """Keep the vision encoder frozen (reference: false: it trains). verl 0.9.1 declares
+    `actor.freeze_vision_tower` but no code reads it, so true is refused on the verl backend."""
     param_offload: bool = True
     """FSDP: keep actor parameters on CPU between uses (reference: true)."""
     optimizer_offload: bool = True
@@ -75,7 +90,8 @@ class GRPOConfig:
     ref_param_offload: bool = True
     """FSDP: keep the reference model on CPU (reference: ref offload_params true)."""
     seed: int = 1
-    """Data shuffling seed (reference: data.seed 1)."""
+    """Data shuffling seed and vLLM sampling seed (reference: data.seed 1, rollout seed 1; verl adds each
+    replica's rank to the rollout seed and defaults it to 42)."""
     # -- trainer ----------------------------------------------------------------------------------
     total_epochs: int = 2
     """Passes over the RL set (reference: trainer.total_episodes 2)."""
@@ -85,10 +101,13 @@ class GRPOConfig:
     """Save a checkpoint every N steps (reference: 5)."""
     save_limit: int = 7
     """Newest checkpoints kept (reference: save_limit 7)."""
-    val_freq: int = 5
-    """Validate every N steps, -1 never (reference EasyR1 example: 5)."""
-    val_before_train: bool = True
-    """Validate once before the first step (reference EasyR1 example: true)."""
+    val_freq: int = -1
+    """Validate every N steps; -1: not during training (reference: val_freq -1)."""
+    val_before_train: bool = False
+    """Validate once before the first step (reference: false)."""
+    val_after_train: bool = True
+    """Validate once after the last step (reference: true, EasyR1 always does). verl validates on the last
+    step only when test_freq > 0, so with val_freq -1 this sets test_freq to a value no step reaches."""
     loggers: list[str] = field(default_factory=lambda: ["console", "wandb"])
     """Metric sinks (reference: console + wandb; wandb reads WANDB_API_KEY from the environment)."""
     project_name: str = "rl-cold-start"
@@ -110,4 +129,4 @@ class MergeConfig:
     max_shard_size: str = "5GB"
     """Largest safetensors file written."""
     step: int | None = None
-    """global_step to merge; null means the newest checkpoint."""
+    """global_step to merge; null means the grpo stage's final step (its newest checkpoint)."""

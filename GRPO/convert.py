@@ -3,7 +3,8 @@
 One row per problem::
 
     data_source   "WaltonFuture/Multimodal-RL-Data"        (the source reference)
-    prompt        [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "<image>problem"}]
+    prompt        [{"role": "user", "content": "<image>problem"}]   (the reference: one user turn, no system
+                  message of its own; with `system_prompt` given, [{"role": "system", ...}, user])
     images        [{"bytes": <RGB png/jpeg>, "max_pixels": 1204224, "min_pixels": 262144}, ...]
     ability       "math"
     reward_model  {"style": "rule", "ground_truth": answer}
@@ -12,6 +13,9 @@ One row per problem::
 verl has no data-level pixel limits: qwen_vl_utils reads `max_pixels` / `min_pixels` from each image
 dict, so the paper's limits travel with the images. `options` are parsed with reward_fns' own parser,
 so the reward sees exactly what the converter saw. The machinery is recipes/rowdata.py.
+
+Without a system message, Qwen's chat template inserts its default one (`TEMPLATE_DEFAULT_SYSTEM`), so
+prompt lengths are counted with that text: the count is the length verl will see.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from reward_fns.choices import parse_options
 DEFAULT_TRAIN = "WaltonFuture/Multimodal-RL-Data"
 DEFAULT_VAL = "hiyouga/geometry3k"
 ROW_GROUP_ROWS = 256
+TEMPLATE_DEFAULT_SYSTEM = "You are a helpful assistant."
+"""The system message Qwen2.5-VL's chat template adds when a conversation has none."""
 
 
 def schema() -> Any:
@@ -47,9 +53,10 @@ def schema() -> Any:
 def rl_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -> dict[str, Any]:
     """One source row -> one verl row."""
     p = prepare_row(row, s)
+    system = [{"role": "system", "content": s.system_prompt}] if s.extra.get("system_message", True) else []
     return {
         "data_source": spec.ref,
-        "prompt": [{"role": "system", "content": s.system_prompt}, {"role": "user", "content": p.problem}],
+        "prompt": [*system, {"role": "user", "content": p.problem}],
         "images": [{"bytes": im.data, "max_pixels": s.max_pixels, "min_pixels": s.min_pixels} for im in p.images],
         "ability": "math",
         "reward_model": {"style": "rule", "ground_truth": p.answer.strip()},
@@ -86,16 +93,19 @@ class ParquetChunks:
 
 
 def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: str, *, model_path: str | None,
-               system_prompt: str = SYSTEM_PROMPT, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIXELS,
+               system_prompt: str | None = SYSTEM_PROMPT, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIXELS,
                max_prompt_length: int | None = 2048, on_bad_row: str = "error", num_workers: int = 2,
                max_rows: int | None = None, batch_size: int = 64, overwrite: bool = False,
                progress: bool = True) -> dict[str, Any]:
-    """Convert `source` (local `path`, split `split`) into `<out_dir>/<name>.parquet`; return the summary."""
+    """Convert `source` (local `path`, split `split`) into `<out_dir>/<name>.parquet`; return the summary.
+
+    `system_prompt=None` writes the reference's prompt (one user turn, no system message of its own)."""
     if on_bad_row not in ("error", "skip"):
         raise ValueError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = RowSettings(system_prompt=system_prompt, max_pixels=max_pixels, min_pixels=min_pixels,
+    settings = RowSettings(system_prompt=TEMPLATE_DEFAULT_SYSTEM if system_prompt is None else system_prompt,
+                           extra={"system_message": system_prompt is not None}, max_pixels=max_pixels, min_pixels=min_pixels,
                            max_prompt_length=max_prompt_length, model_path=model_path)
     job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name=name, suffix=".parquet",
               row_fn=rl_row, writer=ParquetChunks(), settings=settings, on_bad_row=on_bad_row,

@@ -16,9 +16,24 @@ from recipes.rowdata import BadRowError
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 
 
+def rl_system_prompt(cfg: DictConfig) -> str | None:
+    """The system message written into RL and validation prompts: none (the reference) unless
+    `data.rl_system_prompt=true`, then SFT's `data.system_prompt`."""
+    return str(cfg.data.system_prompt) if cfg.data.get("rl_system_prompt", False) else None
+
+
+def rl_prompt_shape(cfg: DictConfig) -> str:
+    """One line for the plan saying how prompts are built."""
+    system = rl_system_prompt(cfg)
+    if system is None:
+        return ("the raw problem as one user turn, no system message of its own (the reference; Qwen's "
+                "template adds its default); data.rl_system_prompt=true adds SFT's system prompt")
+    return f"system message {system!r} + the problem as the user turn (data.rl_system_prompt=true)"
+
+
 class RLDataStage(Stage):
     name = "rl_data"
-    config_keys = ("data.rl_source", "data.rl_split", "data.val_source", "data.val_split", "data.system_prompt",
+    config_keys = ("data.rl_source", "data.rl_split", "data.val_source", "data.val_split", "data.system_prompt", "data.rl_system_prompt",
                    "data.max_pixels", "data.min_pixels", "data.max_prompt_length", "data.on_bad_row",
                    "data.max_rows", "model.path")
 
@@ -32,14 +47,15 @@ class RLDataStage(Stage):
             outputs={"train": str(ctx.stage_dir / "train.parquet"), "val": str(ctx.stage_dir / "val.parquet")},
             notes=[f"convert {d.rl_source} [{d.rl_split}] and {d.val_source} [{d.val_split}] to verl parquet "
                    f"with {d.num_workers} worker(s); images carry max_pixels={d.max_pixels} "
-                   f"min_pixels={d.min_pixels}; on_bad_row={d.on_bad_row}"],
+                   f"min_pixels={d.min_pixels}; on_bad_row={d.on_bad_row}",
+                   f"prompts: {rl_prompt_shape(ctx.cfg)}"],
         )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         from GRPO.convert import convert_rl
 
         d = ctx.cfg.data
-        common = dict(model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=str(d.system_prompt),
+        common = dict(model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=rl_system_prompt(ctx.cfg),
                       max_pixels=int(d.max_pixels), min_pixels=int(d.min_pixels),
                       max_prompt_length=d.max_prompt_length, on_bad_row=str(d.on_bad_row),
                       num_workers=int(d.num_workers), max_rows=d.max_rows)

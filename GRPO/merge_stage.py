@@ -1,7 +1,7 @@
 """The `merge` stage: verl's FSDP shards -> one Hugging Face model; ms-swift checkpoints pass through.
 
-verl backend: the newest (or `merge.step`) `global_step_N/actor` under the grpo stage's checkpoint dir
-is merged by GRPO.merger into `runs/<run>/merge/model`. swift backend: ms-swift already saved a
+verl backend: the grpo stage's final step (its recorded `final_step`, i.e. verl's last save), or
+`merge.step=N`, `global_step_N/actor` under the grpo stage's checkpoint dir, is merged by GRPO.merger into `runs/<run>/merge/model`. swift backend: ms-swift already saved a
 Hugging Face checkpoint, which is validated (every tensor readable and finite, parameter count equal
 to the architecture's) and recorded as the model.
 """
@@ -35,14 +35,24 @@ class MergeStage(Stage):
         return StagePlan(commands=[Command(argv)], outputs={"model": str(self._target(ctx))},
                          notes=["runs in-process; the command is its standalone equivalent"])
 
+    @staticmethod
+    def _step(ctx: StageContext) -> int | None:
+        """`merge.step` when given, else the grpo stage's final step (None: not recorded yet)."""
+        if ctx.cfg.merge.step is not None:
+            return int(ctx.cfg.merge.step)
+        if ctx.has_output("grpo", "final_step"):
+            return int(ctx.output_of("grpo", "final_step"))
+        return None
+
     def _actor(self, ctx: StageContext, planning: bool = False) -> str:
         ckpt_dir = ctx.output_of("grpo", "checkpoint_dir")
+        step = self._step(ctx)
         if planning and not ctx.has_output("grpo", "checkpoint_dir"):
-            step = ctx.cfg.merge.step
-            return f"{ckpt_dir}/global_step_{step if step is not None else '<newest>'}/actor"
+            label = step if step is not None else "<final> (grpo's last step; merge.step=N picks another)"
+            return f"{ckpt_dir}/global_step_{label}/actor"
         from GRPO.merger import find_latest_actor_dir
 
-        return str(find_latest_actor_dir(ckpt_dir, step=ctx.cfg.merge.step))
+        return str(find_latest_actor_dir(ckpt_dir, step=step))
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         if ctx.cfg.grpo.backend == "swift":

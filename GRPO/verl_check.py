@@ -63,7 +63,8 @@ def validate_verl_config(config: DictConfig) -> None:
             raise
         raise VerlConfigError(f"verl 0.9.1's config checks failed: {type(err).__name__}: {err}") from err
     if resolved.trainer.use_v1:
-        raise VerlConfigError("trainer.use_v1=true needs transfer_queue, which verl 0.9.1 does not install")
+        log.warning("trainer.use_v1=true: verl's v1 trainer (TransferQueue); this project's overrides were "
+                    "checked against the v0 trainer only")
     if not need_reference_policy(resolved):
         raise VerlConfigError("the KL loss needs a reference policy, but verl would not create one")
 
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import sys
 
+    from GRPO.verl_overrides import GRPOConfigError
     from recipes.compose import ConfigError, compose
 
     parser = argparse.ArgumentParser(prog="python -m GRPO.verl_check", description=main.__doc__)
@@ -153,13 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = verl_overrides(cfg, model_path=cfg.model.path, train_files="train.parquet",
                                    val_files="val.parquet", checkpoint_dir="checkpoints")
         config = check_overrides(overrides)
-    except (ConfigError, VerlConfigError) as err:
+    except (ConfigError, VerlConfigError, GRPOConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    actor = config.actor_rollout_ref.actor
+    actor, rollout = config.actor_rollout_ref.actor, config.actor_rollout_ref.rollout
     print(f"ok: {len(overrides)} overrides accepted by verl; train_batch_size={config.data.train_batch_size} "
-          f"n={config.actor_rollout_ref.rollout.n} ppo_mini_batch_size={actor.ppo_mini_batch_size} "
-          f"lr={actor.optim.lr} kl={actor.kl_loss_type}:{actor.kl_loss_coef}")
+          f"n={rollout.n} ppo_mini_batch_size={actor.ppo_mini_batch_size} "
+          f"lr={actor.optim.lr} kl={actor.kl_loss_type}:{actor.kl_loss_coef} clip={actor.clip_ratio_low}/"
+          f"{actor.clip_ratio_high} dual={actor.clip_ratio_c} max_num_seqs={rollout.max_num_seqs} "
+          f"test_freq={config.trainer.test_freq} val_before_train={config.trainer.val_before_train} "
+          f"attn={config.actor_rollout_ref.model.override_config.get('attn_implementation')} "
+          f"remove_padding={config.actor_rollout_ref.model.use_remove_padding}")
     return 0
 
 

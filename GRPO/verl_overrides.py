@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes.stage import StageError
+
 REWARD_FILE = Path(__file__).resolve().parent.parent / "reward_fns" / "verl.py"
 """`reward.custom_reward_function.path`: the verl face of reward_fns (it makes the package importable)."""
 REWARD_FN = "compute_score"
@@ -47,6 +49,53 @@ def _const(v: Any) -> Callable[[DictConfig], Any]:
 
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam"}
 
+FINAL_ONLY = 1_000_000_000
+"""`trainer.test_freq` that no step reaches: verl then validates only on its last step (ray_trainer.py:
+`test_freq > 0 and (is_last_step or step % test_freq == 0)`), which is the reference's one validation."""
+
+ATTENTION = ("flash_attention_2", "sdpa", "eager")
+"""Attention implementations the actor/ref may be built with (`grpo.attn_implementation`, besides auto)."""
+
+
+class GRPOConfigError(StageError):
+    """The grpo settings ask for something verl 0.9.1 would not do (said before anything runs)."""
+
+
+def attention(cfg: DictConfig) -> str:
+    """The actor/ref attention: `auto` stays verl's default (flash_attention_2) until the preflight
+    resolves it for the machine (recipes/preflight.py)."""
+    impl = str(cfg.grpo.get("attn_implementation", "auto"))
+    if impl == "auto":
+        return "flash_attention_2"
+    if impl not in ATTENTION:
+        raise GRPOConfigError(f"grpo.attn_implementation={impl!r}: expected auto or one of {', '.join(ATTENTION)}")
+    return impl
+
+
+def _padding_free(cfg: DictConfig) -> bool:
+    if cfg.grpo.padding_free and attention(cfg) != "flash_attention_2":
+        raise GRPOConfigError(
+            f"grpo.padding_free=true needs grpo.attn_implementation=flash_attention_2 (verl patches Qwen2.5-VL "
+            f"attention to flash_attn_varlen_func), got {attention(cfg)!r}; set grpo.padding_free=false")
+    return bool(cfg.grpo.padding_free)
+
+
+def _freeze_vision_tower(cfg: DictConfig) -> bool:
+    if cfg.grpo.freeze_vision_tower:
+        raise GRPOConfigError(
+            "grpo.freeze_vision_tower=true is not honoured by verl 0.9.1: it declares "
+            "actor_rollout_ref.actor.freeze_vision_tower but no code reads it, so the tower would train anyway; "
+            "use grpo.backend=swift (ms-swift --freeze_vit) or leave it false (the reference)")
+    return False
+
+
+def _test_freq(cfg: DictConfig) -> int:
+    freq = int(cfg.grpo.val_freq)
+    if freq > 0:
+        return freq
+    return FINAL_ONLY if cfg.grpo.get("val_after_train", True) else -1
+
+
 PARITY: tuple[Row, ...] = (
     Row("data.max_prompt_length", "2048", "data.max_prompt_length", _d("max_prompt_length")),
     Row("data.max_response_length", "2048", "data.max_response_length", _g("max_response_length")),
@@ -57,6 +106,9 @@ PARITY: tuple[Row, ...] = (
     Row("algorithm.use_kl_loss", "true", f"{A}.use_kl_loss", _g("use_kl_loss")),
     Row("algorithm.kl_penalty", "low_var_kl", f"{A}.kl_loss_type", _g("kl_loss_type")),
     Row("algorithm.kl_coef", "1.0e-2", f"{A}.kl_loss_coef", _g("kl_coef")),
+    Row("worker.actor.clip_ratio_low", "0.2", f"{A}.clip_ratio_low", _g("clip_ratio_low")),
+    Row("worker.actor.clip_ratio_high", "0.3", f"{A}.clip_ratio_high", _g("clip_ratio_high")),
+    Row("worker.actor.clip_ratio_dual", "3.0", f"{A}.clip_ratio_c", _g("clip_ratio_c")),
     Row("worker.actor.global_batch_size", "128", f"{A}.ppo_mini_batch_size", _g("global_batch_size")),
     Row("worker.actor.micro_batch_size_per_device_for_update", "4", f"{A}.ppo_micro_batch_size_per_gpu",
         _g("micro_batch_size_per_device_for_update")),
@@ -65,10 +117,12 @@ PARITY: tuple[Row, ...] = (
     Row("worker.actor.micro_batch_size_per_device_for_experience", "8",
         "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu", _g("micro_batch_size_per_device_for_experience")),
     Row("worker.actor.max_grad_norm", "1.0", f"{A}.optim.clip_grad", _g("max_grad_norm")),
-    Row("worker.actor.padding_free", "true", "actor_rollout_ref.model.use_remove_padding", _g("padding_free")),
+    Row("worker.actor.padding_free", "true", "actor_rollout_ref.model.use_remove_padding", _padding_free),
+    Row("(padding_free attention: flash-attn 2)", "flash_attention_2",
+        "+actor_rollout_ref.model.override_config.attn_implementation", attention),
     Row("worker.actor.model.enable_gradient_checkpointing", "true",
         "actor_rollout_ref.model.enable_gradient_checkpointing", _g("gradient_checkpointing")),
-    Row("worker.actor.model.freeze_vision_tower", "false", f"{A}.freeze_vision_tower", _g("freeze_vision_tower")),
+    Row("worker.actor.model.freeze_vision_tower", "false", f"{A}.freeze_vision_tower", _freeze_vision_tower),
     Row("worker.actor.model.model_path", "<SFT checkpoint>", "actor_rollout_ref.model.path",
         lambda cfg: "<actor model>"),
     Row("worker.actor.optim.strategy", "adamw", f"{A}.optim.optimizer",
@@ -79,7 +133,7 @@ PARITY: tuple[Row, ...] = (
     Row("worker.actor.offload.offload_params", "true", f"{A}.fsdp_config.param_offload", _g("param_offload")),
     Row("worker.actor.offload.offload_optimizer", "true", f"{A}.fsdp_config.optimizer_offload",
         _g("optimizer_offload")),
-    Row("worker.ref.offload.offload_params", "true", "actor_rollout_ref.ref.fsdp_config.param_offload",
+    Row("worker.ref.fsdp.enable_cpu_offload", "true", "actor_rollout_ref.ref.fsdp_config.param_offload",
         _g("ref_param_offload")),
     Row("worker.rollout.name", "vllm", f"{R}.name", _g("rollout_engine")),
     Row("worker.rollout.n", "10", f"{R}.n", _g("rollout_n")),
@@ -87,6 +141,11 @@ PARITY: tuple[Row, ...] = (
     Row("worker.rollout.top_p", "0.99", f"{R}.top_p", _g("top_p")),
     Row("worker.rollout.gpu_memory_utilization", "0.6", f"{R}.gpu_memory_utilization", _g("gpu_memory_utilization")),
     Row("worker.rollout.tensor_parallel_size", "2", f"{R}.tensor_model_parallel_size", _g("tensor_parallel_size")),
+    Row("worker.rollout.max_num_seqs", "1024", f"{R}.max_num_seqs", _g("max_num_seqs")),
+    Row("worker.rollout.enforce_eager", "false", f"{R}.enforce_eager", _g("enforce_eager")),
+    Row("worker.rollout.seed", "1", f"{R}.seed", _g("seed")),
+    Row("(vLLM max_model_len = prompt + response)", "4096", f"{R}.max_model_len",
+        lambda cfg: int(cfg.data.max_prompt_length) + int(cfg.grpo.max_response_length)),
     Row("worker.rollout.val_override_config.temperature", "0.5", f"{R}.val_kwargs.temperature",
         _g("val_temperature")),
     Row("worker.rollout.val_override_config.n", "1", f"{R}.val_kwargs.n", _g("val_n")),
@@ -102,8 +161,9 @@ PARITY: tuple[Row, ...] = (
     Row("trainer.total_episodes", "2", "trainer.total_epochs", _g("total_epochs")),
     Row("trainer.save_freq", "5", "trainer.save_freq", _g("save_freq")),
     Row("trainer.save_limit", "7", "trainer.max_actor_ckpt_to_keep", _g("save_limit")),
-    Row("trainer.val_freq", "5", "trainer.test_freq", _g("val_freq")),
-    Row("trainer.val_before_train", "true", "trainer.val_before_train", _g("val_before_train")),
+    Row("trainer.val_freq (+ EasyR1's validation after the last step)", "-1 (once, after training)",
+        "trainer.test_freq", _test_freq),
+    Row("trainer.val_before_train", "false", "trainer.val_before_train", _g("val_before_train")),
     Row("trainer.logger", "[console, wandb]", "trainer.logger", _g("loggers")),
     Row("trainer.n_gpus_per_node", "8", "trainer.n_gpus_per_node", lambda cfg: cfg.cluster.nproc_per_node),
     Row("trainer.nnodes", "1", "trainer.nnodes", lambda cfg: cfg.cluster.nnodes),
@@ -112,11 +172,15 @@ PARITY: tuple[Row, ...] = (
 
 NO_COUNTERPART: dict[str, str] = {
     "data.prompt_key problem / data.answer_key answer": "GRPO/convert.py writes verl's schema: `prompt` "
-    "(chat messages with the system prompt) and `reward_model.ground_truth`; verl reads `data.prompt_key=prompt`.",
+    "(the problem as one user turn, as the reference builds it) and `reward_model.ground_truth`; verl reads "
+    "`data.prompt_key=prompt`.",
+    "(no system message in RL prompts)": "the reference sends the raw problem as the only user turn; Qwen's "
+    "template adds its default system message. `data.rl_system_prompt=true` writes SFT's system prompt "
+    "instead (a named departure).",
     "data.max_pixels 1204224 / data.min_pixels 262144": "verl has no data-level pixel limits: the converter "
     "writes `max_pixels` / `min_pixels` into every image dict of the parquet (qwen_vl_utils honours them).",
     "data.val_batch_size 500": "deprecated in verl 0.9.1 (the validation set goes to the engine as one batch).",
-    "data.format_prompt (none)": "nothing appended; the paper's system prompt comes from `data.system_prompt`.",
+    "data.format_prompt (none)": "nothing appended to the problem, as in the reference.",
     "worker.actor.fsdp.enable_full_shard true": "verl's FSDP shards fully by default (`fsdp_size=-1`).",
     "worker.actor.fsdp.enable_rank0_init true": "verl's FSDP workers load the weights "
     "once and start the other ranks empty (meta device) by themselves; no key.",
@@ -124,8 +188,20 @@ NO_COUNTERPART: dict[str, str] = {
     "rollout.n responses; `reward.num_workers` sets its parallelism (`grpo.reward_num_workers`).",
     "trainer.max_steps (unset)": "`grpo.max_steps` -> `trainer.total_training_steps` (smoke runs only).",
     "trainer.save_checkpoint_path": "`trainer.default_local_dir` = runs/<run>/grpo/checkpoints.",
+    "(loss aggregation) DIFFERS": "EasyR1 takes the token mean of each micro-batch and averages micro-batches "
+    "(`loss / gradient_accumulation`); verl's `loss_agg_mode=token-mean` divides by the tokens of the whole "
+    "mini-batch, so long and short micro-batches weigh by their tokens. Same on equal-length micro-batches; "
+    "no verl mode reproduces EasyR1's exactly.",
+    "(reference-model dtype) DIFFERS": "EasyR1 keeps the reference model's parameters in bf16; verl's FSDP "
+    "engine keeps them in fp32 (`model_dtype: fp32`) and computes in bf16: same log-probs up to rounding, "
+    "about twice the host memory for the offloaded reference.",
+    "(rollout seed) DIFFERS": "both seed vLLM with 1 (`rollout.seed`), but verl adds each replica's rank, "
+    "so with 4 TP-2 replicas the samples differ from EasyR1's single-engine stream.",
+    "(vLLM chunked prefill) DIFFERS": "EasyR1 passes `enable_chunked_prefill=False` (its comment: a V0-engine "
+    "setting); verl keeps its default `rollout.enable_chunked_prefill: true`, which we leave: it changes how "
+    "prefills are scheduled, not what is sampled.",
 }
-"""Reference keys without a one-to-one verl key, and what we do instead."""
+"""Reference keys without a one-to-one verl key, what we do instead, and the differences that remain."""
 
 _SAFE = re.compile(r"^[\w./:@+-]+$")
 
@@ -156,7 +232,9 @@ def verl_overrides(
 ) -> list[str]:
     """The `main_ppo` overrides for `cfg` (composed recipe) with the run's model, data and output paths."""
     fixed: dict[str, Any] = {
-        "trainer.use_v1": False,  # the v1 trainer imports transfer_queue, which verl does not install
+        # verl's older (v0) PPO trainer: the one these overrides are checked against. The v1 trainer
+        # (TransferQueue, installed with verl 0.9.1) is verl's default; try it with extra_overrides.
+        "trainer.use_v1": False,
         "algorithm.use_kl_in_reward": False,
         "data.train_files": train_files,
         "data.val_files": val_files,

@@ -9,7 +9,14 @@ import pytest
 
 from GRPO.config import GRPOConfig
 from GRPO.train_stage import STAGE
-from GRPO.verl_overrides import NO_COUNTERPART, PARITY, hydra_value, verl_overrides
+from GRPO.verl_overrides import (
+    FINAL_ONLY,
+    NO_COUNTERPART,
+    PARITY,
+    GRPOConfigError,
+    hydra_value,
+    verl_overrides,
+)
 from recipes.compose import compose
 from recipes.pipeline import main as pipeline_main
 from recipes.stage import StageContext, StageError
@@ -47,12 +54,99 @@ def test_paper_recipe_maps_to_reference_values():
     assert Path(ov["reward.custom_reward_function.path"]).is_file()
 
 
+REFERENCE = {  # shared/reference/paper.md, "Stage 2: GRPO": the EasyR1 fork's config and code defaults
+    "actor_rollout_ref.actor.clip_ratio_low": "0.2", "actor_rollout_ref.actor.clip_ratio_high": "0.3",
+    "actor_rollout_ref.actor.clip_ratio_c": "3.0", "actor_rollout_ref.rollout.max_num_seqs": "1024",
+    "trainer.val_before_train": "false", "actor_rollout_ref.rollout.seed": "1",
+    "actor_rollout_ref.rollout.max_model_len": "4096", "actor_rollout_ref.rollout.enforce_eager": "false",
+    "actor_rollout_ref.model.use_remove_padding": "true", "actor_rollout_ref.actor.freeze_vision_tower": "false",
+    "+actor_rollout_ref.model.override_config.attn_implementation": "flash_attention_2",
+}
+
+
+def test_7b_recipe_matches_the_reference_where_verl_has_a_key():
+    """The values the issue found silently different (clip range, dual clip, decode concurrency, validation
+    cadence), plus every other reference value of PARITY, in the composed 7B recipe's command."""
+    cfg = compose("qwen2_5_vl_7b")
+    ov = _as_dict(verl_overrides(cfg, **PATHS))
+    assert {k: ov[k] for k in REFERENCE} == REFERENCE
+    assert int(ov["trainer.test_freq"]) == FINAL_ONLY > 124  # one validation, after the last of 124 steps
+    assert cfg.data.rl_system_prompt is False  # the raw problem as one user turn (tests/test_grpo_prompts.py)
+    for row in PARITY:  # each row's own reference value is what the 7B recipe sends
+        ref, ours = row.reference_value.split(" ")[0], ov[row.verl_key]
+        if ref.startswith("<") or row.verl_key.startswith("reward.custom") or row.verl_key == "trainer.test_freq":
+            continue
+        norm = {"adamw": "AdamW", "sampled": "true", "[console,": "[console,wandb]"}.get(ref, ref)
+        assert float(ours) == float(norm) if _is_number(norm) else ours == norm, (row, ours)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_named_differences_without_a_verl_equivalent():
+    differs = [k for k in NO_COUNTERPART if k.endswith("DIFFERS")]
+    for topic in ("loss aggregation", "reference-model dtype", "rollout seed", "chunked prefill"):
+        assert any(topic in k for k in differs), topic
+    assert any("system message" in k for k in NO_COUNTERPART)
+
+
+def test_freeze_vision_tower_is_refused_not_ignored():
+    with pytest.raises(GRPOConfigError, match="no code reads it"):
+        verl_overrides(compose("qwen2_5_vl_7b", ["grpo.freeze_vision_tower=true"]), **PATHS)
+
+
+def test_attention_fallback_turns_padding_free_off_and_refuses_the_mix():
+    ov = _as_dict(verl_overrides(compose("qwen2_5_vl_7b", ["grpo.attn_implementation=sdpa",
+                                                           "grpo.padding_free=false"]), **PATHS))
+    assert ov["+actor_rollout_ref.model.override_config.attn_implementation"] == "sdpa"
+    assert ov["actor_rollout_ref.model.use_remove_padding"] == "false"
+    with pytest.raises(GRPOConfigError, match="padding_free=true needs"):
+        verl_overrides(compose("qwen2_5_vl_7b", ["grpo.attn_implementation=sdpa"]), **PATHS)
+    with pytest.raises(GRPOConfigError, match="attn_implementation"):
+        verl_overrides(compose("qwen2_5_vl_7b", ["grpo.attn_implementation=flash3"]), **PATHS)
+
+
+def test_validation_cadence_maps_to_test_freq():
+    def freq(*o: str) -> str:
+        return _as_dict(verl_overrides(compose("qwen2_5_vl_7b", list(o)), **PATHS))["trainer.test_freq"]
+    assert freq("grpo.val_freq=5") == "5"
+    assert freq("grpo.val_after_train=false") == "-1"
+
+
+def test_step_count_comes_from_the_converted_data_and_merge_takes_the_final_step(tmp_path):
+    from GRPO.merge_stage import STAGE as MERGE
+    from GRPO.train_stage import steps_note, training_steps
+
+    cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}"])
+    assert training_steps(cfg, 31818) == 124 and training_steps(cfg, 1023) == 2
+    done = {"rl_data": {"train": "t", "val": "v", "rows_train": 31818}}
+    assert steps_note(StageContext(cfg, tmp_path, "grpo", done, {}, dry_run=True)).startswith("124 steps")
+    assert "give 124" in steps_note(StageContext(cfg, tmp_path, "grpo", {}, {}, dry_run=True))
+    for step in (120, 124):
+        actor = tmp_path / "ck" / f"global_step_{step}" / "actor"
+        actor.mkdir(parents=True)
+        (actor / "model_world_size_8_rank_0.pt").write_bytes(b"")
+    (tmp_path / "ck" / "latest_checkpointed_iteration.txt").write_text("120")  # a stale tracker
+    grpo = {"grpo": {"checkpoint_dir": str(tmp_path / "ck"), "final_step": 124}}
+    ctx = StageContext(cfg, tmp_path, "merge", grpo, {}, dry_run=False)
+    assert MERGE._actor(ctx).endswith("global_step_124/actor")
+    pinned = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}", "merge.step=120"])
+    assert MERGE._actor(StageContext(pinned, tmp_path, "merge", grpo, {}, dry_run=False)).endswith(
+        "global_step_120/actor")
+
+
 @pytest.mark.parametrize("field", [f for f in dataclasses.fields(GRPOConfig)
-                                   if f.name not in ("backend", "extra_overrides")], ids=lambda f: f.name)
+                                   if f.name not in ("backend", "extra_overrides", "attn_implementation",
+                                                     "freeze_vision_tower")], ids=lambda f: f.name)
 def test_every_grpo_field_reaches_the_verl_command(field):
     base = verl_overrides(compose("qwen2_5_vl_7b"), **PATHS)
     value = getattr(GRPOConfig(), field.name)
-    new = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v * 3 + 0.125, str: lambda v: v + "x",
+    new = {bool: lambda v: not v, int: lambda v: v + 1 if v >= 0 else 5, float: lambda v: v * 3 + 0.125, str: lambda v: v + "x",
            list: lambda v: ["console"], type(None): lambda v: 3}[type(value)](value)
     changed = verl_overrides(compose("qwen2_5_vl_7b", [f"grpo.{field.name}={hydra_value(new)}"]), **PATHS)
     assert changed != base, f"grpo.{field.name} does not change any verl override"
@@ -73,11 +167,18 @@ def test_parity_table_lists_every_mapped_and_unmapped_key():
         assert key.split(" ")[0] in text, key
 
 
-def test_dry_run_prints_the_full_main_ppo_command(capsys, tmp_path):
+def test_dry_run_prints_the_full_main_ppo_command(capsys, tmp_path, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setenv("WANDB_MODE", "offline")  # the preflight would set it for a keyless machine
     assert pipeline_main(["qwen2_5_vl_7b", "stages=[grpo]", "dry_run=true", f"runs_dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "verl.trainer.main_ppo" in ln)
-    for override in verl_overrides(compose("qwen2_5_vl_7b"), model_path="Qwen/Qwen2.5-VL-7B-Instruct",
+    # without flash-attn (this CPU venv) the preflight falls back to sdpa, and the command says so
+    flash = importlib.util.find_spec("flash_attn") is not None
+    fallback = [] if flash else ["grpo.attn_implementation=sdpa", "grpo.padding_free=false"]
+    assert ("attn_implementation=sdpa" in line) is not flash and "WANDB_MODE=offline" in line
+    for override in verl_overrides(compose("qwen2_5_vl_7b", fallback), model_path="Qwen/Qwen2.5-VL-7B-Instruct",
                                    train_files="x", val_files="y", checkpoint_dir=str(tmp_path))[:40]:
         if not override.startswith(("data.train_files", "data.val_files", "trainer.default_local_dir")):
             assert override in line

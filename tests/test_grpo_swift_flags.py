@@ -73,11 +73,13 @@ def test_7b_command_matches_parity_table(cfg7b):
         "save_steps": ["5"], "save_total_limit": ["7"], "seed": ["1"], "loss_type": ["dapo"],
         "kl_in_reward": ["false"], "advantage_estimator": ["grpo"], "scale_rewards": ["group"],
         "lr_scheduler_type": ["constant"], "reward_funcs": ["rlcs_verl_accuracy"], "bf16": ["true"],
-        "model": ["/m/sft"], "dataset": ["/d/train.parquet"], "val_dataset": ["/d/val.parquet"],
+        "model": ["/m/sft"], "dataset": ["/d/train.parquet"], "eval_strategy": ["no"],
+        "epsilon": ["0.2"], "epsilon_high": ["0.3"], "vllm_max_num_seqs": ["1024"], "vllm_enforce_eager": ["false"],
         "columns": ['{"prompt": "messages"}'], "report_to": ["wandb"],
     }
     assert {k: flags[k] for k in expect} == expect
     assert "reward_weights" not in flags  # format weight 0: accuracy only
+    assert "val_dataset" not in flags  # the reference validates only after training, which ms-swift cannot
     assert cmd.env["MAX_PIXELS"] == "1204224" and cmd.env["MIN_PIXELS"] == "262144"
     assert cmd.env["NPROC_PER_NODE"] == "8"
     assert flags["external_plugins"][0].endswith("GRPO/swift_plugin.py")
@@ -96,8 +98,8 @@ def test_every_grpo_setting_is_in_the_parity_table():
 
 def test_7b_warnings_name_what_swift_does_not_honour(cfg7b):
     text = "\n".join(warnings(cfg7b))
-    for key in ("val_temperature", "micro_batch_size_per_device_for_experience", "ref_param_offload",
-                "reward_num_workers", "deepspeed"):
+    for key in ("micro_batch_size_per_device_for_experience", "ref_param_offload",
+                "reward_num_workers", "deepspeed", "clip_ratio_c", "val_after_train"):
         assert key in text
 
 
@@ -144,7 +146,7 @@ def test_no_kl_loss_means_beta_zero():
 
 
 def test_validation_needs_the_val_parquet():
-    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift"])
+    cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.val_freq=5"])
     with pytest.raises(SwiftConfigError, match="validation parquet"):
         swift_command(cfg, dataclasses.replace(PATHS, val_file=None))
     cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.val_freq=-1"])
