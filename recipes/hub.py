@@ -38,8 +38,11 @@ def resolve(source: Source, cache_dir: str | None = None, offline: bool = False)
         name = ref[len(TINY_PREFIX):]
         if name == "model":
             return world.model
+        if name == "model_gpu" and world.model_gpu is not None:
+            return world.model_gpu
         if name not in world.datasets:
-            raise SourceError(f"{ref!r}: the tiny world has no {name!r}; it has model, {', '.join(world.datasets)}")
+            raise SourceError(f"{ref!r}: the tiny world has no {name!r}; it has model, model_gpu, "
+                              f"{', '.join(world.datasets)}")
         return world.datasets[name]
     path = Path(ref).expanduser()
     if path.exists():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recipes.atomic import atomic_dir, atomic_write_json
 
-from .registry import DATASET_VERSIONS, MODEL_VERSION
+from .registry import DATASET_VERSIONS, MODEL_GPU_VERSION, MODEL_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class TinyWorld:
     """HF model dir: random Qwen2_5_VLForConditionalGeneration, tokenizer, processor."""
     datasets: dict[str, Path] = field(default_factory=dict)
     """Dataset name -> local dir loadable with ``datasets.load_dataset(str(dir), split=...)``."""
+    model_gpu: Path | None = None
+    """The same model at head size 64 (``tiny:model_gpu``, for verl + vLLM on a GPU)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ def _build_model(out: Path) -> None:
     build_model_dir(out, seed=SEED)
 
 
+def _build_model_gpu(out: Path) -> None:
+    from .model import build_model_dir
+
+    build_model_dir(out, seed=SEED, size="gpu")
+
+
 def _dataset_builder(name: str) -> Callable[[Path], None]:
     def build(out: Path) -> None:
         from .data import DATASET_BUILDERS
@@ -75,7 +83,7 @@ def _dataset_builder(name: str) -> Callable[[Path], None]:
 
 
 def _parts() -> list[Part]:
-    parts = [Part("model", MODEL_VERSION, _build_model)]
+    parts = [Part("model", MODEL_VERSION, _build_model), Part("model_gpu", MODEL_GPU_VERSION, _build_model_gpu)]
     for name, version in DATASET_VERSIONS.items():
         parts.append(Part(f"datasets/{name}", version, _dataset_builder(name)))
     return parts
@@ -99,7 +107,7 @@ def _is_current(root: Path, manifest: dict, part: Part) -> bool:
 
 def _world(root: Path, parts: list[Part]) -> TinyWorld:
     datasets = {p.name.split("/", 1)[1]: root / p.name for p in parts if p.name.startswith("datasets/")}
-    return TinyWorld(root=root, model=root / "model", datasets=datasets)
+    return TinyWorld(root=root, model=root / "model", datasets=datasets, model_gpu=root / "model_gpu")
 
 
 def _dir_bytes(path: Path) -> int:

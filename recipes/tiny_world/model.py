@@ -30,25 +30,38 @@ MIN_PIXELS = 3136
 MAX_PIXELS = 12845056
 
 
-def tiny_config():
-    """Return a ``Qwen2_5_VLConfig``: hidden 64, 2 text layers, vision depth 2 (hidden 32), tied embeddings."""
+SIZES: dict[str, dict[str, int]] = {
+    # CPU: the smallest model that learns the format quickly (head size 16 in text and vision).
+    "cpu": {"hidden": 64, "intermediate": 128, "heads": 4, "kv_heads": 2, "vit_hidden": 32, "vit_heads": 2},
+    # GPU: head size 64 in text and vision, which vLLM's and flash-attention's Hopper kernels support.
+    "gpu": {"hidden": 128, "intermediate": 256, "heads": 2, "kv_heads": 1, "vit_hidden": 128, "vit_heads": 2},
+}
+"""Tiny model sizes: `cpu` (the tiny recipe) and `gpu` (tiny_gpu: verl + vLLM on one GPU)."""
+
+
+def tiny_config(size: str = "cpu"):
+    """Return a ``Qwen2_5_VLConfig`` of `SIZES[size]`: 2 text layers, vision depth 2, tied embeddings,
+    M-RoPE sections in Qwen's 2:3:3 proportion of half the head size."""
     from transformers import Qwen2_5_VLConfig
 
-    hidden = 64
+    dims = SIZES[size]
+    hidden = dims["hidden"]
+    half = hidden // dims["heads"] // 2
+    mrope = [half // 4, half * 3 // 8, half - half // 4 - half * 3 // 8]  # 16 -> [2,3,3]; 64 -> [8,12,12]
     text_config = {
         "vocab_size": VOCAB_SIZE,
         "hidden_size": hidden,
-        "intermediate_size": 128,
+        "intermediate_size": dims["intermediate"],
         "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        "num_attention_heads": dims["heads"],
+        "num_key_value_heads": dims["kv_heads"],
         "hidden_act": "silu",
         "max_position_embeddings": 32768,
         "rms_norm_eps": 1e-6,
         "use_sliding_window": False,
         "sliding_window": 32768,
         "max_window_layers": 2,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope},
         "bos_token_id": BOS_TOKEN_ID,
         "eos_token_id": EOS_TOKEN_ID,
         "pad_token_id": PAD_TOKEN_ID,
@@ -56,9 +69,9 @@ def tiny_config():
     }
     vision_config = {
         "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
+        "hidden_size": dims["vit_hidden"],
+        "intermediate_size": 2 * dims["vit_hidden"],
+        "num_heads": dims["vit_heads"],
         "in_channels": 3,
         "patch_size": 14,
         "spatial_merge_size": 2,
@@ -122,8 +135,8 @@ def build_processor(tokenizer):
     )
 
 
-def build_model_dir(out_dir: Path, seed: int = 0) -> Path:
-    """Write the tiny model, tokenizer and processor to ``out_dir`` (which must not hold a model yet)."""
+def build_model_dir(out_dir: Path, seed: int = 0, size: str = "cpu") -> Path:
+    """Write the tiny model (`SIZES[size]`), tokenizer and processor to ``out_dir`` (not holding a model yet)."""
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -131,7 +144,7 @@ def build_model_dir(out_dir: Path, seed: int = 0) -> Path:
     tokenizer = build_hf_tokenizer(seed=seed)
     processor = build_processor(tokenizer)
     torch.manual_seed(seed)
-    config = tiny_config()
+    config = tiny_config(size)
     model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32).eval()
     model.generation_config = generation_config()
     n_params = sum(p.numel() for p in model.parameters())

@@ -6,6 +6,9 @@ from __future__ import annotations
 #: tokenizer corpus includes the problem texts of ``problems.py``, so changes there count too.
 MODEL_VERSION = 2
 
+#: Version of ``model_gpu/``: the same model code at head size 64 (tiny_gpu's verl + vLLM run).
+MODEL_GPU_VERSION = 1
+
 #: Dataset name -> version of its builder's output (bump on any change to what it writes).
 DATASET_VERSIONS: dict[str, int] = {
     "cold_start": 3,
