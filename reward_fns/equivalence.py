@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from fractions import Fraction
 
@@ -20,6 +21,7 @@ from reward_fns.normalize import (
 from reward_fns.symbolic import refusal
 from reward_fns.timeout import DEFAULT_LIMIT_S, get_pool
 
+_SCALAR_RE = re.compile(r"^(?:[A-Za-z](?:_\{?\w+\}?)?|[+-]?\d+(?:\.\d+)?)$")  # one name or one number
 MAX_UNORDERED_ITEMS = 32  # longer unbracketed lists are compared in order
 
 _OPEN_CLOSE = {"(": ")", "[": "]", "{": "}"}
@@ -168,6 +170,8 @@ def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: f
             return _items_equal(pi, gi, precision, deadline, symbolic)
         if _same_set(pi, gi, precision):  # unbracketed lists and {sets}: unordered; else math-verify's sets
             return True, "list_unordered"
+    elif (pt and _SCALAR_RE.match(g)) or (gt and _SCALAR_RE.match(p)):
+        return False, "tuple_vs_scalar"  # (0, 1) is never D, nor 5
     if is_equation(p) != is_equation(g):
         return False, "equation_vs_expression"
     if is_plain_text(p) or is_plain_text(g):

@@ -157,12 +157,44 @@ def value(s: str, point: int = 0) -> float | None:
         return None
 
 
+def _equation_sides(s: str) -> tuple[str, str] | None:
+    parts = s.split("=")
+    return (parts[0], parts[1]) if len(parts) == 2 and not re.search(r"[<>!]$", parts[0]) else None
+
+
+def compare_equations(pred: str, gold: str) -> bool | None:
+    """Two equations ``L1 = R1`` / ``L2 = R2`` state the same relation when ``L1 - R1`` is a constant nonzero
+    multiple of ``L2 - R2`` (``y=2x+1`` vs ``2x-y+1=0``): checked at two generic points like :func:`compare`."""
+    sides = _equation_sides(pred), _equation_sides(gold)
+    if sides[0] is None or sides[1] is None:
+        return None
+    ratios = []
+    for point in (0, 1):
+        diffs = []
+        for left, right in sides:
+            a, b = value(left, point), value(right, point)
+            if a is None or b is None:
+                return None
+            diffs.append(a - b)
+        if abs(diffs[0]) < 1e-9 or abs(diffs[1]) < 1e-9:
+            return None  # a generic point on the curve: say nothing
+        ratios.append(diffs[0] / diffs[1])
+    if not math.isclose(ratios[0], ratios[1], rel_tol=1e-6):
+        return False
+    if "." not in pred and "." not in gold and math.isclose(ratios[0], ratios[1], rel_tol=1e-9):
+        return True
+    return None
+
+
 def compare(pred: str, gold: str) -> bool | None:
     """True / False when numeric evaluation decides, None when sympy must (agreeing decimals, unknowns).
 
     Expressions with variables are evaluated at two generic points (identity testing): a clear
-    difference at either is inequality, agreement at both (integer literals only) is equality.
+    difference at either is inequality, agreement at both (integer literals only) is equality. Two
+    equations are compared by :func:`compare_equations`.
     """
+    if "=" in pred and "=" in gold:
+        return compare_equations(pred, gold)
     has_vars = bool(_LETTER_RE.search(_COMMAND_RE.sub("", pred + " " + gold)))
     for point in (0, 1) if has_vars else (0,):
         a, b = value(pred, point), value(gold, point)

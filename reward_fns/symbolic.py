@@ -19,10 +19,11 @@ _TOWER_RE = re.compile(
 _BIG_FACTORIAL_RE = re.compile(r"\d{4,}\s*\)?\s*!|!\s*!|\\(?:Gamma|factorial)")
 # ``(?![A-Za-z])``, not ``\b``: ``\sum_{k=0}`` / ``\int_0^1`` / ``\lim_{x\to 0}`` have a word character next
 _HEAVY_RE = re.compile(r"\\(?:int|sum|prod|lim|iint|oint)(?![A-Za-z])")
-# words of two or more letters that are not LaTeX commands: three of them make an answer prose
-_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+# prose: a word (two or more letters, not a LaTeX command) followed by a space and another word, twice or more
+# ("the answer is 5", "Ruth needs ... for the trip"); math juxtaposes no words ("ab + bc", "6 and 8", "dy/dx")
+_WORD_PAIR_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?=\s+[A-Za-z]{2,})")
 _ENV_RE = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}")  # \begin{pmatrix} names no words
-MAX_WORDS = 2
+MAX_WORD_PAIRS = 1
 
 
 def nesting_depth(s: str) -> int:
@@ -42,7 +43,7 @@ def refusal(s: str) -> str | None:
     products, length, nesting, prose), else None. Prose: math-verify would pick a number out of the words."""
     if len(s) > MAX_SYMBOLIC_CHARS:
         return "too_long"
-    if len(_WORD_RE.findall(_ENV_RE.sub(" ", s))) > MAX_WORDS:
+    if len(_WORD_PAIR_RE.findall(_ENV_RE.sub(" ", s))) > MAX_WORD_PAIRS:
         return "prose"
     if nesting_depth(s) > MAX_NESTING:
         return "too_deep"

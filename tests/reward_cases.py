@@ -279,6 +279,8 @@ CASES: list[Case] = [
     _c("0", "2x+4y-3=0", False, "equation_rhs_not_value"),
     _c("1", "|AB|=1", True, "equation_named_quantity"),
     _c(r"\frac{1}{\sqrt{6}}", r"\frac{NO}{BO}=\frac{1}{\sqrt{6}}", True, "equation_named_quantity"),
+    _c("x^2=4", "x=2", False, "equation_same_locus"),
+    _c("x^2/16 + y^2/12 = 1/4", "x^2/4 + y^2/3 = 1", True, "equation_same_locus"),
     _c("Z", "E", False, "mcq_relation_option", options=RELATION_OPTS),
     _c("X+Y=Z", "E", True, "mcq_relation_option", options=RELATION_OPTS),
     # --- matrices: row breaks with or without a space -----------------------------------------------
@@ -301,6 +303,7 @@ CASES: list[Case] = [
     # --- prose in the box ----------------------------------------------------------------------------
     _c(r"1. Ruth needs \$13.00 for the trip. 2. The largest city is Tokyo.", "2", False, "prose_with_number"),
     _c(r"\text{the answer is } 5 \text{ because it fits}", "5", False, "prose_with_number"),
+    _c(r"\sqrt{ab} + bc \cdot ca", r"ca \cdot bc + \sqrt{ba}", True, "symbolic_not_prose"),
     # --- never a free point ------------------------------------------------------------------------
     _c("None", "None", False, "none_vs_none"),
     _c(r"\text{None}", "None", False, "none_vs_none"),
