@@ -1,11 +1,14 @@
 """Reward benchmark, one CPU core: reward_fns vs mathruler ``grade_answer`` vs verl's math_verify reward.
 
 Same realistic responses for all (reasoning text then a box; tests/reward_cases.py without the
-pathological rows): calls/s, p50 / p99 latency, agreement with the expected verdicts. Then each
-pathological input in a child process with a cap, for the max time per call (a hung call is killed at
-the cap and reported as ">= cap"). Prints ratios against the baselines measured in the same run.
+pathological rows): calls/s, p50 / p99 latency, agreement with the expected verdicts, false positives on
+letter-like golds (``A = 4``, ``D = (0, 1)``). Then the peers' own equivalence tests
+(tests/fixtures/peer_cases.jsonl, from benchmarks/peer_cases.py): agreement with the peers' expectations per
+source, on every graded row and on the non-debatable ones. Then each pathological input in a child process
+with a cap, for the max time per call (a hung call is killed at the cap and reported as ">= cap"). Prints
+ratios against the baselines measured in the same run.
 
-    .venv/bin/python benchmarks/rewards.py [--repeats 3] [--cap 15] [--cpu 0]
+    .venv/bin/python benchmarks/rewards.py [--repeats 3] [--cap 15] [--cpu 0] [--no-peer]
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from reward_cases import CASES, Case  # noqa: E402
+
+PEER_CASES = ROOT / "tests" / "fixtures" / "peer_cases.jsonl"
 
 PATHOLOGICAL: list[tuple[str, str, str]] = [
     ("tower 9**9**9", r"The value is \boxed{9**9**9}", r"\frac{1}{2}"),
@@ -138,27 +143,68 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-def bench_realistic(name: str, cases: list[Case], repeats: int) -> dict:
-    fn = METHODS[name]()
+def _one_pass(fn: Callable[[str, Case | None, str], float], cases: list[Case]) -> tuple[list[float], list[bool]]:
+    if hasattr(fn, "clear_cache"):
+        fn.clear_cache()  # no credit for repeated answers: every pass starts cold
     lat: list[float] = []
     verdicts: list[bool] = []
-    t_all = time.perf_counter()
-    for r in range(repeats):
-        if hasattr(fn, "clear_cache"):
-            fn.clear_cache()  # no credit for repeated answers: every pass starts cold
-        for c in cases:
+    for c in cases:
+        t = time.perf_counter()
+        try:
+            score = fn(c.full_response, c, c.gold)
+        except Exception:  # a baseline that raises (e.g. on a None gold) scores 0
+            score = 0.0
+        lat.append(time.perf_counter() - t)
+        verdicts.append(score > 0.5)
+    return lat, verdicts
+
+
+def bench_realistic(names: list[str], cases: list[Case], repeats: int) -> dict[str, dict]:
+    """Passes interleaved across methods (pass 1 of each, then pass 2, ...), so a change in machine load hits
+    every method alike; ``pass_rates`` (calls/s per pass) give per-pass ratios."""
+    fns = {name: METHODS[name]() for name in names}
+    lat: dict[str, list[float]] = {n: [] for n in names}
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    verdicts: dict[str, list[bool]] = {}
+    for _ in range(repeats):
+        for name in names:
             t = time.perf_counter()
-            try:
-                score = fn(c.full_response, c, c.gold)
-            except Exception:  # a baseline that raises (e.g. on a None gold) scores 0
-                score = 0.0
-            lat.append(time.perf_counter() - t)
-            if r == 0:
-                verdicts.append(score > 0.5)
-    total = time.perf_counter() - t_all
-    agree = sum(v == c.expected for v, c in zip(verdicts, cases))
-    return {"calls_per_s": len(lat) / total, "p50_ms": 1e3 * statistics.median(lat),
-            "p99_ms": 1e3 * _pct(lat, 0.99), "max_ms": 1e3 * max(lat), "agree": agree, "n": len(cases)}
+            pass_lat, pass_verdicts = _one_pass(fns[name], cases)
+            rates[name].append(len(cases) / (time.perf_counter() - t))
+            lat[name] += pass_lat
+            verdicts.setdefault(name, pass_verdicts)
+    out = {}
+    for name in names:
+        v, ls = verdicts[name], lat[name]
+        letterlike = [x for x, c in zip(v, cases) if c.rule.startswith("letterlike") and not c.expected]
+        wall = sum(len(cases) / r for r in rates[name])
+        out[name] = {"calls_per_s": len(ls) / wall, "pass_rates": rates[name],
+                     "p50_ms": 1e3 * statistics.median(ls), "p99_ms": 1e3 * _pct(ls, 0.99), "max_ms": 1e3 * max(ls),
+                     "agree": sum(x == c.expected for x, c in zip(v, cases)), "n": len(cases),
+                     "letter_fp": sum(letterlike), "letter_n": len(letterlike)}
+    return out
+
+
+_PEER_SUBSETS = ("all", "no_design", "ok")  # every graded row; without our box-rule rows; non-debatable rows
+
+
+def bench_peer(name: str, rows: list[dict]) -> dict[str, dict[str, list[int]]]:
+    """Per source, per subset (:data:`_PEER_SUBSETS`): [rows agreeing with the peer's expectation, rows]."""
+    fn = METHODS[name]()
+    out: dict[str, dict[str, list[int]]] = {}
+    for r in rows:
+        case = Case(r["response"], r["gold"], bool(r["peer_expected"]), "peer", precision=r["precision"], raw=True)
+        try:
+            got = fn(r["response"], case, r["gold"]) > 0.5
+        except Exception:
+            got = False
+        agree = int(got == bool(r["peer_expected"]))
+        per = out.setdefault(r["source"], {k: [0, 0] for k in _PEER_SUBSETS})
+        for subset in ("all", "no_design" if r["kind"] != "design" else None, "ok" if r["kind"] == "ok" else None):
+            if subset:
+                per[subset][0] += agree
+                per[subset][1] += 1
+    return out
 
 
 def _child(name: str, start: int) -> None:
@@ -207,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cap", type=float, default=15.0, help="seconds before a pathological call is killed")
     ap.add_argument("--cpu", type=int, default=0, help="the one CPU core everything is pinned to")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
+    ap.add_argument("--no-peer", action="store_true", help="skip the peers' equivalence tests")
+    ap.add_argument("--no-pathological", action="store_true", help="skip the pathological inputs")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -224,15 +272,34 @@ def main(argv: list[str] | None = None) -> None:
     mix = realistic_mix()
     for label, data in (("case table (edge-heavy)", cases), ("GRPO-style mix", mix)):
         print(f"\n{label}: {len(data)} responses x{args.repeats} passes")
+        by_name = bench_realistic(names, data, args.repeats)
         for name in names:
-            r = bench_realistic(name, data, args.repeats)
-            res[(label, name)] = r
+            r = res[(label, name)] = by_name[name]
+            letter = f"  letter-like gold FP {r['letter_fp']}/{r['letter_n']}" if r["letter_n"] else ""
             print(f"{name:26s} {r['calls_per_s']:9.0f} calls/s  p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:8.2f} ms"
-                  f"  max {r['max_ms']:8.1f} ms  agree {r['agree']}/{r['n']} ({100 * r['agree'] / r['n']:.1f}%)",
-                  flush=True)
-    print(f"\npathological inputs (cap {args.cap:.0f} s; '>=cap' = hung and killed):")
-    worst = {}
-    for name in names:
+                  f"  max {r['max_ms']:8.1f} ms  agree {r['agree']}/{r['n']} ({100 * r['agree'] / r['n']:.1f}%)"
+                  + letter, flush=True)
+    if not args.no_peer:
+        rows = [json.loads(x) for x in PEER_CASES.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rows = [r for r in rows if r["kind"] != "out_of_scope"]
+        n_ok = sum(r["kind"] == "ok" for r in rows)
+        n_design = sum(r["kind"] == "design" for r in rows)
+        print(f"\npeers' equivalence tests ({PEER_CASES.relative_to(ROOT)}): {len(rows)} graded rows; agreement "
+              f"with the peer's expectation: all rows | without the {n_design} rows our design rules decide (last "
+              f"box, no box, refusals) | the {n_ok} non-debatable rows")
+        peer = {name: bench_peer(name, rows) for name in names if name != "verl_math_verify_inproc"}
+        for source in [*sorted({r["source"] for r in rows}), "all"]:
+            cells = []
+            for name, per in peer.items():
+                counts = {k: [sum(p[k][i] for p in per.values()) for i in (0, 1)] if source == "all"
+                          else per[source][k] for k in _PEER_SUBSETS}
+                cells.append(f"{name} " + " | ".join(f"{a}/{n} ({100 * a / max(n, 1):.1f}%)"
+                                                     for a, n in counts.values()))
+            print(f"  {source:15s} " + "    ".join(cells), flush=True)
+    worst: dict[str, float] = {}
+    if not args.no_pathological:
+        print(f"\npathological inputs (cap {args.cap:.0f} s; '>=cap' = hung and killed):")
+    for name in names if not args.no_pathological else []:
         rows = bench_pathological(name, args.cap, args.cpu)
         worst[name] = max((s if s is not None else float("inf")) for _, s, _ in rows)
         cells = "  ".join(f"{lab}: {f'{s:.3f}s' if s is not None else '>=cap'}" for lab, s, _ in rows)
@@ -246,7 +313,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             if name != "reward_fns":
                 b = res[(label, name)]
-                print(f"  vs {name:24s} throughput x{ours['calls_per_s'] / b['calls_per_s']:.2f}   "
+                per_pass = statistics.median(o / x for o, x in zip(ours["pass_rates"], b["pass_rates"]))
+                print(f"  vs {name:24s} throughput x{ours['calls_per_s'] / b['calls_per_s']:.2f} "
+                      f"(median per pass x{per_pass:.2f})   "
                       f"p99 x{b['p99_ms'] / ours['p99_ms']:.2f} lower   agreement {ours['agree']} vs {b['agree']}")
     if "reward_fns" in worst:
         for name in names:
