@@ -14,7 +14,8 @@ from MathVista `results/*/output_*.json` (`response`, GPT `extraction`, `true_fa
 Each repository path may be a checkout or a bare git dir (as `fetch` leaves it; read with `git show`).
 Their data are read, never copied into this project.
 
-    .venv/bin/python benchmarks/official_agreement.py --mathvista PATH --mathv PATH [--out DIR] [--max-files N]
+    .venv/bin/python benchmarks/official_agreement.py --mathvista PATH --mathv PATH [--out DIR]
+        [--only SUBSTR ...] [--stride K] [--max-files N] [--workers N]
 """
 
 from __future__ import annotations
@@ -99,11 +100,18 @@ def mathv_items(repo: Repo) -> dict[str, dict[str, Any]]:
     return _items("mathvision", rows, "data/test.jsonl", "id")
 
 
-def mathvista_outputs(repo: Repo, max_files: int | None) -> Iterator[tuple[str, str, str, str, bool]]:
+def _select(files: list[str], args: argparse.Namespace) -> list[str]:
+    """`--only` substrings (any), then every `--stride`-th file, then the first `--max-files`."""
+    if args.only:
+        files = [f for f in files if any(o in f for o in args.only)]
+    return files[:: args.stride][: args.max_files]
+
+
+def mathvista_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[tuple[str, str, str, str, bool]]:
     """(file, pid, response, official extraction, official verdict)."""
-    for rel in repo.files("results", ".json")[:max_files]:
-        if "/output_" not in rel or "test_" in rel.rsplit("/", 1)[-1].replace("testmini", ""):
-            continue
+    files = [f for f in repo.files("results", ".json") if "/output_" in f and "template" not in f
+             and "/test_" not in f and "output_test_" not in f]
+    for rel in _select(files, args):
         text = repo.read(rel)
         if text is None:
             continue
@@ -112,8 +120,8 @@ def mathvista_outputs(repo: Repo, max_files: int | None) -> Iterator[tuple[str, 
                 yield rel, pid, str(r.get("response") or ""), str(r.get("extraction") or ""), _truth(r["true_false"])
 
 
-def mathv_outputs(repo: Repo, max_files: int | None) -> Iterator[tuple[str, str, str, str, bool]]:
-    for rel in repo.files("outputs", ".jsonl")[:max_files]:
+def mathv_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[tuple[str, str, str, str, bool]]:
+    for rel in _select(repo.files("outputs", ".jsonl"), args):
         text = repo.read(rel)
         if text is None:
             continue
@@ -229,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mathv", help="mathllm/MATH-V checkout or bare git dir")
     p.add_argument("--out", type=Path, default=Path("/tmp/rlcs-official-agreement"))
     p.add_argument("--max-files", type=int, help="only the first N output files of each repository")
+    p.add_argument("--stride", type=int, default=1, help="every K-th output file")
+    p.add_argument("--only", action="append", help="only output files whose path contains this (repeatable)")
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
     from recipes.atomic import atomic_write_json, atomic_write_text
@@ -237,12 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.mathvista:
         repo = Repo(args.mathvista)
         sources["MathVista"] = f"lupantech/MathVista @{repo.commit()}"
-        results.append(rescore("MathVista testmini", mathvista_items(repo), mathvista_outputs(repo, args.max_files),
+        results.append(rescore("MathVista testmini", mathvista_items(repo), mathvista_outputs(repo, args),
                                args.workers))
     if args.mathv:
         repo = Repo(args.mathv)
         sources["MATH-V"] = f"mathllm/MATH-V @{repo.commit()}"
-        results.append(rescore("MATH-V test", mathv_items(repo), mathv_outputs(repo, args.max_files), args.workers))
+        results.append(rescore("MATH-V test", mathv_items(repo), mathv_outputs(repo, args), args.workers))
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "agreement.json", {"sources": sources, "results": results})
     md = render(results, sources)
