@@ -196,6 +196,7 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge,
                                 bool(ecfg.fallback_extraction), resolve)
     results["preset"] = str(ecfg.preset)
+    results["fallback_extraction"] = bool(ecfg.fallback_extraction)
     results["generation"] = gen
     paths = write_reports(out_dir, results, label)
     return {**results, "paths": {"predictions": str(pred_path), "verdicts": str(out_dir / VERDICTS), **paths}}
@@ -214,8 +215,9 @@ def rescore(pred_path: Path, out_dir: Path | None = None, *, judge: Any | None =
     label = label or model_label(rows[0]["settings"]["model"])
     skipped = _read_jsonl(pred_path.parent / SKIPPED)
     stored = _read_json(pred_path.parent / "results.json")
+    fallback = bool(stored.get("fallback_extraction", True))
     if not write:
-        rows, verdicts = score_rows(rows)
+        rows, verdicts = score_rows(rows, fallback)
         results = aggregate(rows, verdicts, skipped=skipped)
         results["model"] = rows[0]["settings"]["model"]
         results["settings"] = rows[0].get("settings")
@@ -224,8 +226,9 @@ def rescore(pred_path: Path, out_dir: Path | None = None, *, judge: Any | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir != pred_path.parent and skipped:
         atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in skipped))
-    results = _score_and_report(rows, out_dir, label, judge)
+    results = _score_and_report(rows, out_dir, label, judge, fallback)
     results["preset"] = stored.get("preset")
+    results["fallback_extraction"] = fallback
     paths = write_reports(out_dir, results, label)
     return {**results, "paths": paths}
 
