@@ -90,3 +90,34 @@ def test_report_counts_per_k_and_reasons() -> None:
     md = markdown(report)
     assert "| problems accepted within 2 sample(s) | 66.7% | 66.7% |" in md
     assert "| rejected: wrong | 2 | 2 |" in md
+
+
+def test_bad_rows_are_named_or_skipped(tiny_world, tmp_path) -> None:
+    """A row without a problem and one whose image does not decode: on_bad_row=error names the first (dataset,
+    row, column); skip lists both in bad_rows.jsonl and the report, and the run finishes (no teacher needed)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from recipes.rowdata import BadRowError
+    from SFT.distill.config import DistillConfig
+    from SFT.distill.run import SourceRef, distill
+
+    table = pq.read_table(next((tiny_world.datasets["rl"] / "data").glob("*.parquet"))).slice(0, 2)
+    rows = table.to_pylist()
+    rows[0]["problem"] = "  "
+    rows[1]["images"] = [{"bytes": b"not an image", "path": None}]
+    src = tmp_path / "bad.parquet"
+    pq.write_table(table.from_pylist(rows, schema=table.schema), src)
+    kw = {"system_prompt": "sys", "max_pixels": 200704, "min_pixels": 3136, "progress": False}
+    c = DistillConfig(sources=["bad"], teacher="tiny:model", backend="hf")
+    with pytest.raises(BadRowError, match="dataset 'bad' split 'train' row 0 column 'problem': empty problem"):
+        distill(c, [SourceRef("bad", str(src), "train")], "tiny:model", str(tiny_world.model), tmp_path / "a",
+                on_bad_row="error", **kw)
+    s = distill(c, [SourceRef("bad", str(src), "train")], "tiny:model", str(tiny_world.model), tmp_path / "b",
+                on_bad_row="skip", **kw)
+    assert s["rows"] == 0 and s["problems"] == 2
+    bad = [json.loads(line) for line in (tmp_path / "b" / "bad_rows.jsonl").read_text().splitlines()]
+    assert [(b["row"], b["column"]) for b in bad] == [(0, "problem"), (1, "images")]
+    assert "undecodable image" in bad[1]["reason"]
+    assert "| bad rows (skipped) | 2 | 2 |" in (tmp_path / "b" / "report.md").read_text()

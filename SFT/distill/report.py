@@ -90,9 +90,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Template `{report['settings']['template']}`, k={k}, temperature {report['settings']['temperature']}, "
         f"top_p {report['settings']['top_p']}, max_new_tokens {report['settings']['max_new_tokens']}, keep "
         f"{report['settings']['keep']} (m={report['settings']['max_per_problem']}); backend "
-        f"{report.get('backend') or '-'}; generation {report.get('generation_seconds', 0)} s for "
-        f"{report.get('generated', 0)} new responses; {report.get('rows', 0)} rows written to "
-        f"`{report.get('output', '')}`.",
+        f"{report.get('backend') or '-'}; {report.get('seconds', 0)} s in all, generation "
+        f"{report.get('generation_seconds', 0)} s for {report.get('generated', 0)} new responses; "
+        f"{report.get('rows', 0)} rows written to `{report.get('output', '')}`.",
         "",
         head,
         "|---" * (len(groups) + 1) + "|",

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,13 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
     if c.k < 1 or c.max_per_problem < 1 or c.batch_size < 1:
         raise ValueError(f"distill.k, max_per_problem and batch_size must be >= 1 (got {c.k}, "
                          f"{c.max_per_problem}, {c.batch_size})")
+    t0 = time.monotonic()
     out_dir = Path(out_dir).resolve()
     template = get_template(str(c.template))
-    gen = GenSettings(model=teacher, system_prompt=system_prompt, temperature=float(c.temperature),
-                      user_suffix=template.user_suffix, top_p=float(c.top_p), max_new_tokens=int(c.max_new_tokens), seed=int(c.seed),
-                      max_pixels=max_pixels, min_pixels=min_pixels)
-    gen_key = {"gen": asdict(gen), "template": asdict(template), "k": int(c.k), "backend_kind": "ray" if
-               c.backend == "ray" else "local"}
+    gen = GenSettings(model=teacher, system_prompt=system_prompt, user_suffix=template.user_suffix,
+                      temperature=float(c.temperature), top_p=float(c.top_p), max_new_tokens=int(c.max_new_tokens),
+                      seed=int(c.seed), max_pixels=max_pixels, min_pixels=min_pixels)
+    gen_key = {"gen": asdict(gen), "template": asdict(template), "k": int(c.k), "chunk": int(c.batch_size)}
     filters = Filters(bool(c.require_single_box), bool(c.drop_truncated), c.min_tokens, c.max_tokens)
     settings = {**gen_key, "filters": asdict(filters), "keep": c.keep, "max_per_problem": int(c.max_per_problem),
                 "sources": [s.label for s in sources], "max_problems": c.max_problems, "on_bad_row": on_bad_row}
@@ -133,6 +134,14 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
     use_ray = c.backend == "ray" or (c.backend == "vllm" and engines > 1)
     factory = None if use_ray else backend_factory(str(c.backend), gen, teacher_path, **vllm_kwargs)
 
+    def sample(items: list, path: Path) -> dict[str, Any]:
+        """Generate the chunk's items not yet in `path` (evaluation.generate, or Ray Data)."""
+        if use_ray:
+            return ray_generate(items, "auto", gen, teacher_path, path, engines=engines,
+                                gpus_per_engine=_gpus_per_engine(c), batch_size=max(1, len(items)),
+                                address=ray_address, **vllm_kwargs)
+        return generate_predictions(items, factory, gen, path, batch_size=max(1, len(items)))
+
     plan = []
     for si, src in enumerate(sources):
         files = data_files(SourceSpec(src.ref, src.path, src.split))
@@ -142,6 +151,7 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
     bar = _bar(progress, sum(p[3] for p in plan))
     results: list[ProblemResult] = []
     bad_rows: dict[str, int] = {}
+    bad_list: list[dict[str, Any]] = []
     kept_text: dict[str, Kept] = {}
     stats = {"generated": 0, "seconds": 0.0, "backend": None}
     try:
@@ -154,19 +164,14 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
                 else:
                     problems, bad = _problems(src, start, rows, row_settings, on_bad_row)
                     items = [it for p in problems for it in items_for(p, question_text(p.problem), int(c.k))]
-                    if use_ray:
-                        s = ray_generate(items, "auto", gen, teacher_path, path, engines=engines,
-                                         gpus_per_engine=_gpus_per_engine(c), batch_size=max(1, len(items)),
-                                         address=ray_address, **vllm_kwargs)
-                    else:
-                        s = generate_predictions(items, factory, gen, path, batch_size=max(1, len(items)))
+                    s = sample(items, path)
                     stats["generated"] += s["generated"]
                     stats["seconds"] += s["seconds"]
                     stats["backend"] = s["backend"] or stats["backend"]
                     atomic_write_json(marker, {"problems": len(problems), "bad_rows": bad})
                 bad_rows[src.label] = bad_rows.get(src.label, 0) + len(bad)
-                chunk_results = _judge_chunk(path, c, filters, kept_text)
-                results += chunk_results
+                bad_list += bad
+                results += _judge_chunk(path, c, filters, kept_text)
                 if bar is not None:
                     bar.update(len(rows))
                     _postfix(bar, results)
@@ -178,11 +183,14 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
     meta = {"teacher": teacher, "backend": stats["backend"], "generated": stats["generated"],
             "generation_seconds": round(stats["seconds"], 1),
             "responses_per_s": round(stats["generated"] / stats["seconds"], 3) if stats["seconds"] else None,
-            "rows": out_rows, "output": str(out_dir / OUTPUT),
+            "rows": out_rows, "output": str(out_dir / OUTPUT), "seconds": round(time.monotonic() - t0, 1),
             "settings": {"template": template.name, "k": int(c.k), "temperature": gen.temperature,
                          "top_p": gen.top_p, "max_new_tokens": gen.max_new_tokens, "keep": c.keep,
                          "max_per_problem": int(c.max_per_problem), **asdict(filters)}}
     report = build_report(results, int(c.k), bad_rows, [s.label for s in sources], meta)
+    if bad_list:  # on_bad_row=skip: the rows left out, with where and why
+        atomic_write_text(out_dir / "bad_rows.jsonl",
+                          "".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bad_list))
     atomic_write_json(out_dir / "report.json", report)
     atomic_write_text(out_dir / "report.md", markdown(report))
     summary = {"output": str(out_dir / OUTPUT), "rows": out_rows, "report": str(out_dir / "report.md"),
@@ -225,8 +233,6 @@ def _judge_chunk(path: Path, c: Any, filters: Filters, kept_text: dict[str, Kept
 
 def _write_output(plan: list, batch_size: int, kept: dict[str, Kept], target: Path) -> int:
     """Write the kept responses as cold-start rows (images from the source, re-read) into `target`, atomically."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     from datasets import Features, Image, List, Value
 
     features = Features({"images": List(Image()), "problem": Value("string"), "answer": Value("string"),
@@ -234,6 +240,20 @@ def _write_output(plan: list, batch_size: int, kept: dict[str, Kept], target: Pa
                          "sample": Value("int64")})
     schema = features.arrow_schema
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        n = _write_rows(plan, batch_size, kept, tmp, schema)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    return n
+
+
+def _write_rows(plan: list, batch_size: int, kept: dict[str, Kept], tmp: Path, schema: Any) -> int:
+    """One row per kept response, in source order; an empty set still gets its schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     n = 0
     with pq.ParquetWriter(tmp, schema) as writer:
         for _, src, files, stop in plan:
@@ -253,7 +273,6 @@ def _write_output(plan: list, batch_size: int, kept: dict[str, Kept], target: Pa
                     n += len(out)
         if n == 0:
             writer.write_table(schema.empty_table())
-    os.replace(tmp, target)
     return n
 
 
