@@ -20,6 +20,7 @@ from datasets import Dataset, Features, Image, List, Value
 from . import images as draw
 from .problems import (
     GEOMETRY,
+    LEARNABLE,
     LETTERS,
     SINGLE_IMAGE,
     Problem,
@@ -58,6 +59,15 @@ def _problems(name: str, seed: int, n: int, n_big: int, **kw) -> list[Problem]:
     return [_finish_images(sample_problem(rng, **kw), i, n, n_big) for i in range(n)]
 
 
+def _training_problems(name: str, seed: int, n: int, n_big: int, learnable_rate: float, **kw) -> list[Problem]:
+    """``n`` problems, about ``learnable_rate`` of them from the ``LEARNABLE`` families (free-form, small
+    images), the rest drawn by ``sample_problem(**kw)``."""
+    rng = _rng(name, seed)
+    drawn = [rng.choice(LEARNABLE)(rng) if rng.random() < learnable_rate else sample_problem(rng, **kw)
+             for _ in range(n)]
+    return [_finish_images(p, i, n, n_big) for i, p in enumerate(drawn)]
+
+
 def _train_problem_text(p: Problem) -> str:
     text = "<image>" * len(p.images) + p.question
     return f"{text}\n{p.choices_text()}" if p.choices else text
@@ -84,10 +94,16 @@ def _write(out_dir: Path, splits: dict[str, Dataset], pretty_name: str) -> None:
     logger.info("wrote %s: %s", out_dir, {k: len(v) for k, v in splits.items()})
 
 
+#: Share of the cold-start rows drawn from the learnable families (the rest teach the format only).
+LEARNABLE_RATE = 0.5
+#: Share of the RL rows from the learnable families: an unlearnable prompt has all-zero rewards, so no gradient.
+RL_LEARNABLE_RATE = 0.8
+
+
 def build_cold_start(out_dir: Path, seed: int = 0, n: int = 160) -> None:
     """Like WaltonFuture/Multimodal-Cold-Start: answer = short chain of thought ending in ``\\boxed{}``."""
     rows = []
-    for p in _problems("cold_start", seed, n, n_big=2, two_image_rate=0.15):
+    for p in _training_problems("cold_start", seed, n, n_big=2, learnable_rate=LEARNABLE_RATE, two_image_rate=0.15):
         final = p.letter if p.choices else p.answer
         rows.append({"images": p.images, "problem": _train_problem_text(p), "answer": cot_answer(p, final)})
     _write(out_dir, {"train": Dataset.from_list(rows, features=TRAIN_FEATURES)}, "Multimodal-Cold-Start")
@@ -96,7 +112,7 @@ def build_cold_start(out_dir: Path, seed: int = 0, n: int = 160) -> None:
 def build_rl(out_dir: Path, seed: int = 0, n: int = 160) -> None:
     """Like WaltonFuture/Multimodal-RL-Data: answer = final answer only (the letter for choice questions)."""
     rows = []
-    for p in _problems("rl", seed, n, n_big=2, two_image_rate=0.15):
+    for p in _training_problems("rl", seed, n, n_big=2, learnable_rate=RL_LEARNABLE_RATE, two_image_rate=0.15):
         rows.append(
             {
                 "images": p.images,
@@ -175,6 +191,38 @@ def mathvista_query(
     return text
 
 
+def _mathvista_row(p: Problem, pid: str) -> dict:
+    """One MathVista ``testmini`` row for ``p`` (``pid`` is its id)."""
+    mc = bool(p.choices)
+    answer_type = "text" if mc else p.answer_type
+    img = p.images[0]
+    return {
+        "pid": pid,
+        "question": p.question,
+        "image": f"images/{pid}.jpg",
+        "decoded_image": img,
+        "choices": p.choices,
+        "unit": p.unit,
+        "precision": float(p.precision) if p.precision else None,
+        "answer": p.answer,
+        "question_type": "multi_choice" if mc else "free_form",
+        "answer_type": answer_type,
+        "metadata": {
+            "category": "math-targeted-vqa",
+            "context": "synthetic scene",
+            "grade": "elementary school",
+            "img_height": img.height,
+            "img_width": img.width,
+            "language": "english",
+            "skills": ["arithmetic reasoning"],
+            "source": "tiny-world",
+            "split": "testmini",
+            "task": "math word problem",
+        },
+        "query": mathvista_query(p.question, p.choices, answer_type, p.precision, p.unit),
+    }
+
+
 def build_mathvista(out_dir: Path, seed: int = 0, n: int = 24) -> None:
     """Like AI4Math/MathVista ``testmini``; fraction answers are always posed as multiple choice."""
     rng = _rng("mathvista-mcq", seed)
@@ -182,38 +230,18 @@ def build_mathvista(out_dir: Path, seed: int = 0, n: int = 24) -> None:
     for i, p in enumerate(_problems("mathvista", seed, n, n_big=1, two_image_rate=0.0)):
         if p.answer_type == "fraction" and not p.choices:
             make_multiple_choice(p, rng)
-        mc = bool(p.choices)
-        answer_type = "text" if mc else p.answer_type
-        pid = str(i + 1)
-        img = p.images[0]
-        rows.append(
-            {
-                "pid": pid,
-                "question": p.question,
-                "image": f"images/{pid}.jpg",
-                "decoded_image": img,
-                "choices": p.choices,
-                "unit": p.unit,
-                "precision": float(p.precision) if p.precision else None,
-                "answer": p.answer,
-                "question_type": "multi_choice" if mc else "free_form",
-                "answer_type": answer_type,
-                "metadata": {
-                    "category": "math-targeted-vqa",
-                    "context": "synthetic scene",
-                    "grade": "elementary school",
-                    "img_height": img.height,
-                    "img_width": img.width,
-                    "language": "english",
-                    "skills": ["arithmetic reasoning"],
-                    "source": "tiny-world",
-                    "split": "testmini",
-                    "task": "math word problem",
-                },
-                "query": mathvista_query(p.question, p.choices, answer_type, p.precision, p.unit),
-            }
-        )
+        rows.append(_mathvista_row(p, str(i + 1)))
     _write(out_dir, {"testmini": Dataset.from_list(rows, features=MATHVISTA_FEATURES)}, "MathVista")
+
+
+def build_heldin(out_dir: Path, seed: int = 0, n: int = 48) -> None:
+    """The tiny run's held-in slice, in MathVista's ``testmini`` schema: unseen problems of the families the
+    tiny model can learn (``LEARNABLE``), so base < SFT < SFT + GRPO shows on it."""
+    rng = _rng("heldin", seed)
+    rows = [_mathvista_row(rng.choice(LEARNABLE)(rng), str(i + 1)) for i in range(n)]
+    for row in rows:  # the question as trained, without MathVista's numeric-answer hint
+        row["query"] = row["question"]
+    _write(out_dir, {"testmini": Dataset.from_list(rows, features=MATHVISTA_FEATURES)}, "Tiny held-in")
 
 
 MATHVERSE_FEATURES = Features(
@@ -442,4 +470,5 @@ DATASET_BUILDERS: dict[str, Callable[[Path], None]] = {
     "mathverse": build_mathverse,
     "mathvision": build_mathvision,
     "wemath": build_wemath,
+    "heldin": build_heldin,
 }

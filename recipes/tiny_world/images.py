@@ -125,6 +125,30 @@ def dots(n: int, rng: random.Random, size: tuple[int, int] | None = None) -> Ima
     return img
 
 
+#: Colour name -> fill of the shapes in ``shapes_scene`` (the answers of the ``shape_color`` family).
+SHAPE_COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 200, 30),
+}
+
+
+def shapes_scene(big: str, small: list[str], rng: random.Random, size: int = 112) -> Image.Image:
+    """One large filled shape of colour ``big`` (about a third of the canvas) and small shapes of the
+    ``small`` colours (each under a tenth), on white; rectangles or ellipses at random places."""
+    img = Image.new("RGB", (size, size), WHITE)
+    d = ImageDraw.Draw(img)
+
+    def blob(colour: str, lo: float, hi: float) -> None:
+        w, h = size * rng.uniform(lo, hi), size * rng.uniform(lo, hi)
+        x, y = rng.uniform(0, size - w), rng.uniform(0, size - h)
+        shape = d.rectangle if rng.random() < 0.5 else d.ellipse
+        shape((x, y, x + w, y + h), fill=SHAPE_COLOURS[colour])
+
+    blob(big, 0.55, 0.7)
+    for colour in small:
+        blob(colour, 0.15, 0.25)
+    return img
+
+
 def to_mode(img: Image.Image, mode: str) -> Image.Image:
     """Convert to one of RGB, RGBA (opaque alpha), L, P (adaptive palette) or CMYK."""
     if mode == "RGB":

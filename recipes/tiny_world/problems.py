@@ -295,6 +295,36 @@ def rect_area_sum_two(rng: random.Random) -> Problem:
     )
 
 
+#: Share of ``shape_color`` chains of thought that re-check the picture before answering, so that
+#: reflection words ("Wait", "check again") are in the cold-start data before any RL (the paper's claim (2)).
+RECHECK_RATE = 0.25
+
+
+def shape_color(rng: random.Random) -> Problem:
+    """The colour of the largest of a few filled shapes: the answer follows from what the tiny vision
+    tower sees (the colour covering most image patches), not from digits printed in the picture."""
+    names = list(draw.SHAPE_COLOURS)
+    big = rng.choice(names)
+    small = rng.sample([c for c in names if c != big], rng.randint(1, 2))
+    steps = [f"The largest shape in the picture is {big}."]
+    if rng.random() < RECHECK_RATE:
+        steps.append(f"Wait, let me check the picture again: the largest shape is indeed {big}.")
+    steps.append(f"So its color is {big}.")
+    return Problem(
+        "shape_color",
+        [draw.shapes_scene(big, small, rng)],
+        "What color is the largest shape in the image?",
+        big,
+        "text",
+        steps,
+        "visual perception",
+        {"big": big, "small": small},
+    )
+
+
+#: Families a ~10 M-parameter model learns from a few hundred rows (the tiny run's held-in slice).
+LEARNABLE = (shape_color,)
+
 SINGLE_IMAGE = (
     rect_perimeter,
     rect_area,

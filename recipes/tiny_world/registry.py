@@ -11,13 +11,14 @@ MODEL_GPU_VERSION = 1
 
 #: Dataset name -> version of its builder's output (bump on any change to what it writes).
 DATASET_VERSIONS: dict[str, int] = {
-    "cold_start": 3,
-    "rl": 3,
+    "cold_start": 4,
+    "rl": 5,
     "geometry3k": 2,
     "mathvista": 2,
     "mathverse": 1,
     "mathvision": 3,
     "wemath": 2,
+    "heldin": 2,
 }
 
 #: Dataset name -> the splits its dir holds (what ``load_dataset(str(dir), split=...)`` accepts).
@@ -29,4 +30,5 @@ DATASET_SPLITS: dict[str, tuple[str, ...]] = {
     "mathverse": ("testmini",),
     "mathvision": ("test", "testmini"),
     "wemath": ("testmini",),
+    "heldin": ("testmini",),
 }
