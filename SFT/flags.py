@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -177,6 +178,8 @@ def swift_env(cfg: DictConfig) -> dict[str, str]:
         })
     if not on_gpu(cluster):
         env["CUDA_VISIBLE_DEVICES"] = ""
+    if "wandb" in (cfg.sft.report_to or []) and os.environ.get("WANDB_MODE"):
+        env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/preflight.py)
     return env
 
 

@@ -84,6 +84,12 @@ class ClusterConfig:
     master_port: int = 29500
     address: str | None = None
     """Ray cluster address (`ray://host:10001` or `auto`); null starts a local head."""
+    launcher: str = "auto"
+    """How SFT gets its nodes: `ray` (a placement group, one bundle per node; recipes/ray_launch.py), `local`
+    (torchrun on this node; other nodes run their printed command), or `auto`: ray when `address` is set or
+    inside a Ray job, else local."""
+    placement_timeout_s: float = 600
+    """How long a stage waits for Ray to place its bundles before it fails, naming the cluster's free resources."""
     device: str = "cuda"
     """`cuda` on GPU nodes, `cpu` for the tiny world."""
 

@@ -128,6 +128,34 @@ def gpu_inventory() -> tuple[list[str], str | None]:
     return names, driver
 
 
+class GpuMemorySampler:
+    """Peak used GPU memory over every visible GPU and process (actor, ref, vLLM) from nvidia-smi, each second."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        import threading
+
+        self.peak_mib = 0
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        exe = shutil.which("nvidia-smi")
+        while exe and not self._stop.is_set():
+            out = subprocess.run([exe, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True).stdout
+            self.peak_mib = max([self.peak_mib, *(int(x) for x in out.split() if x.strip().isdigit())])
+            self._stop.wait(self._every)
+
+    def __enter__(self) -> GpuMemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def flash_attn_importable() -> bool:
     """flash-attn really imports (a subprocess: a wheel built against another torch fails here, not in verl)."""
     if importlib.util.find_spec("flash_attn") is None:
@@ -242,7 +270,7 @@ def check_packages(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Ver
         v = probe.modules.get("deepspeed")
         out.append(Verdict("deepspeed", OK if v else FAIL,
                            f"deepspeed {v} for sft.deepspeed={_get(cfg, 'sft.deepspeed')}" if v else
-                           f"sft.deepspeed={_get(cfg, 'sft.deepspeed')} but deepspeed is not importable (swift sft "
+                           f"sft.deepspeed={_get(cfg, 'sft.deepspeed')} but deepspeed is not importable (ms-swift "
                            "stops while parsing its arguments): install the GPU extra (RLCS_EXTRAS=dev,gpu) or set "
                            "sft.deepspeed=null"))
     return out
