@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes import ray_launch
 from recipes import swift_checkpoints as ckpts
 from recipes.atomic import atomic_write_text
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
@@ -42,7 +43,8 @@ def _model_path(ctx: StageContext) -> str:
 class SFTStage(Stage):
     name = "sft"
     depends_on = ("sft_data",)
-    config_keys = ("model", "sft", "data.system_prompt", "data.max_pixels", "cluster")
+    config_keys = ("model", "sft", "data.system_prompt", "data.max_pixels", "cluster.nnodes", "cluster.nproc_per_node",
+                   "cluster.device")  # not where it runs (launcher, master address): a rerun elsewhere resumes
 
     def sources(self, cfg: DictConfig) -> list[Source]:
         return [Source(str(cfg.model.path), "model")]
@@ -69,12 +71,17 @@ class SFTStage(Stage):
         ]
         if cfg.sft.deepspeed and not on_gpu(cfg.cluster):
             notes.append(f"deepspeed {cfg.sft.deepspeed} dropped: cluster.device=cpu (DeepSpeed needs a GPU)")
-        if world_size(cfg.cluster) > 1 or on_gpu(cfg.cluster):
+        command = build_command(cfg, paths)
+        if ray_launch.uses_ray(cfg.cluster):
+            notes += ray_launch.layout_notes(cfg.cluster)
+            command.env = ray_launch.torchrun_rank_env(command.env, "<k>", "<rank-0 node IP>", "<free port>",
+                                                       str((ctx.stage_dir / "ranks").resolve()))
+        elif world_size(cfg.cluster) > 1 or on_gpu(cfg.cluster):
             notes.append(f"torchrun via NPROC_PER_NODE/NNODES: run the same command on each of the "
                          f"{cfg.cluster.nnodes} node(s) with its own cluster.node_rank")
         notes.append("on rerun: resumes from the last complete checkpoint-N in output/ (ms-swift resume)")
         return StagePlan(
-            commands=[build_command(cfg, paths)],
+            commands=[command],
             outputs={"checkpoint": f"{paths.output_dir}/checkpoint-<N> ({cfg.sft.checkpoint})",
                      "output_dir": paths.output_dir, "log": str(ctx.stage_dir / "log.txt")},
             notes=notes,
@@ -90,7 +97,10 @@ class SFTStage(Stage):
         if paths.resume_from:
             log.info("sft: resuming from %s", paths.resume_from)
         log.info("sft: %d training rows; output %s", rows, paths.output_dir)
-        ctx.run_command(cmd, "log.txt")
+        if ray_launch.uses_ray(cfg.cluster):  # every node's share from a Ray placement group
+            ray_launch.run_stage_command(cmd, cfg.cluster, ctx.stage_dir, self.name, "log.txt")
+        else:
+            ctx.run_command(cmd, "log.txt")
         return self.outputs(cfg, Path(paths.output_dir), rows, ctx.stage_dir / "log.txt")
 
     @staticmethod
