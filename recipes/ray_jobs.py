@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,14 +115,38 @@ def client(address: str) -> Any:
     return JobSubmissionClient(address)
 
 
-def submit(address: str, spec: JobSpec) -> str:
-    """Submit `spec`; return the job id."""
-    log.info("submitting to %s: %s", address, spec.describe())
-    return client(address).submit_job(
-        entrypoint=spec.entrypoint, runtime_env=spec.runtime_env, submission_id=spec.submission_id,
-        entrypoint_num_cpus=spec.entrypoint_num_cpus, entrypoint_num_gpus=spec.entrypoint_num_gpus,
-        entrypoint_resources=spec.entrypoint_resources or None, metadata=spec.metadata,
-    )
+TRANSIENT = ("No available agent to submit job", "Failed to get head node agent")
+"""Answers of a Ray head whose job agent is not up yet (it gives its agent 10 s; a busy or just-started head
+needs longer): the submission is retried, not failed."""
+
+
+def new_job_id(recipe: str) -> str:
+    """A readable, unique submission id: rlcs-<recipe>-<date>-<time>-<random>."""
+    return f"rlcs-{recipe}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def submit(address: str, spec: JobSpec, retry_s: float = 120.0) -> str:
+    """Submit `spec`; return the job id. While the head says its job agent is not ready, retry for up to
+    `retry_s` seconds under the same id (so a submission that did get through is not made twice)."""
+    job_id = spec.submission_id or new_job_id(spec.metadata.get("recipe", "job"))
+    log.info("submitting %s to %s: %s", job_id, address, spec.describe())
+    deadline = time.monotonic() + retry_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return client(address).submit_job(
+                entrypoint=spec.entrypoint, runtime_env=spec.runtime_env, submission_id=job_id,
+                entrypoint_num_cpus=spec.entrypoint_num_cpus, entrypoint_num_gpus=spec.entrypoint_num_gpus,
+                entrypoint_resources=spec.entrypoint_resources or None, metadata=spec.metadata,
+            )
+        except RuntimeError as err:
+            if attempt > 1 and "already exists" in str(err):
+                return job_id  # an earlier attempt got through after all
+            if not any(t in str(err) for t in TRANSIENT) or time.monotonic() > deadline:
+                raise JobError(f"could not submit job {job_id} to {address} (attempt {attempt}): {err}") from err
+            log.warning("the Ray head's job agent is not ready (attempt %d); retrying: %s", attempt, err)
+            time.sleep(2.0)
 
 
 def status(address: str, job_id: str) -> str:
@@ -147,6 +172,10 @@ def follow(address: str, job_id: str) -> Iterator[str]:
             try:
                 yield loop.run_until_complete(tailer.__anext__())
             except StopAsyncIteration:
+                return
+            except Exception as err:  # the stream broke (head busy, websocket closed): the job itself goes on
+                log.warning("log stream of job %s ended early (%s: %s); `logs %s` prints the whole log",
+                            job_id, type(err).__name__, err, job_id)
                 return
     finally:
         loop.close()

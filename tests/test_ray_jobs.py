@@ -5,74 +5,27 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from recipes import ray_jobs
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ray_nodes import local_cluster
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "wandb-test-secret-0123456789abcdef"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head():
-    """`ray start --head --block` on 127.0.0.1 with its own ports and temp dir; yields the dashboard URL."""
-    temp_dir = tempfile.mkdtemp(prefix="rlcs-ray-", dir="/tmp")  # short: Ray's socket paths are limited
-    ports = {k: _free_port() for k in ("port", "dashboard", "client", "agent", "metrics", "renv", "nm", "om")}
-    venv_bin = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0",
-           "HF_HUB_OFFLINE": "1"}
-    env.pop("RAY_ADDRESS", None)
-    cmd = [
-        f"{venv_bin}/ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-        f"--port={ports['port']}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={ports['dashboard']}", f"--ray-client-server-port={ports['client']}",
-        f"--dashboard-agent-listen-port={ports['agent']}", f"--metrics-export-port={ports['metrics']}",
-        f"--runtime-env-agent-port={ports['renv']}", f"--node-manager-port={ports['nm']}",
-        f"--object-manager-port={ports['om']}", "--num-cpus=2", "--num-gpus=0",
-        "--object-store-memory=200000000", f"--temp-dir={temp_dir}",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    address = f"http://127.0.0.1:{ports['dashboard']}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ray head exited: {proc.stdout.read()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{address}/api/version", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("ray head did not answer within 120 s")
-            time.sleep(1)
-        yield address
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the group this fixture created: ray start + its processes
-            proc.wait(timeout=60)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    """A real Ray head on 127.0.0.1 with its own ports and temp dir (tests/ray_nodes.py); yields the dashboard URL."""
+    with local_cluster([{}]) as cluster:
+        yield cluster.dashboard
 
 
 def test_runtime_env_carries_code_only_and_masks_tokens(tmp_path):
@@ -101,9 +54,10 @@ def test_submitted_pipeline_job_runs_and_its_outputs_are_checked(ray_head, tmp_p
     job_id = f"rlcs-test-{os.getpid()}-{int(time.time())}"
     rc = _cli(["submit", *args, "--stages", ",".join(stages), "--address", ray_head, "--job-id", job_id,
                "--follow"])
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert rc == 0, f"submit exited {rc}: {captured.err[-3000:]}"  # before asking for the job: it may not exist
     log = ray_jobs.logs(ray_head, job_id)
-    assert rc == 0, log[-3000:]
     assert ray_jobs.status(ray_head, job_id) == "SUCCEEDED"
     info = ray_jobs.client(ray_head).get_job_info(job_id)
     assert info.runtime_env["env_vars"]["WANDB_API_KEY"] == SECRET  # the token reached the job ...
