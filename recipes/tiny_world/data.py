@@ -223,13 +223,29 @@ def _mathvista_row(p: Problem, pid: str) -> dict:
     }
 
 
+def _duplicate_gold(p: Problem) -> None:
+    """Give the gold option text a second letter after its first (real MathVista pid 781: 9, 12, 18, 18)."""
+    first = p.choices.index(p.answer)
+    if first == len(p.choices) - 1:  # gold is last: move it first so its copy comes after it
+        p.choices[0], p.choices[first] = p.choices[first], p.choices[0]
+    p.choices[-1] = p.answer
+
+
 def build_mathvista(out_dir: Path, seed: int = 0, n: int = 24) -> None:
-    """Like AI4Math/MathVista ``testmini``; fraction answers are always posed as multiple choice."""
+    """Like AI4Math/MathVista ``testmini`` (with its ``query`` prompt); fraction answers are always posed as
+    multiple choice. Real quirks: the first multiple-choice row lists its gold text twice (pid 781), and
+    the first integer row carries a unit ("(Unit: cm)" in its query)."""
     rng = _rng("mathvista-mcq", seed)
     rows = []
+    duplicated = unit_given = False
     for i, p in enumerate(_problems("mathvista", seed, n, n_big=1, two_image_rate=0.0)):
         if p.answer_type == "fraction" and not p.choices:
             make_multiple_choice(p, rng)
+        if p.choices and not duplicated:
+            _duplicate_gold(p)
+            duplicated = True
+        if not p.choices and p.answer_type == "integer" and not unit_given:
+            p.unit, unit_given = p.unit or "cm", True
         rows.append(_mathvista_row(p, str(i + 1)))
     _write(out_dir, {"testmini": Dataset.from_list(rows, features=MATHVISTA_FEATURES)}, "MathVista")
 

@@ -14,7 +14,7 @@ DATASET_VERSIONS: dict[str, int] = {
     "cold_start": 4,
     "rl": 5,
     "geometry3k": 2,
-    "mathvista": 2,
+    "mathvista": 4,
     "mathverse": 1,
     "mathvision": 3,
     "wemath": 2,
