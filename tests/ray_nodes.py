@@ -5,6 +5,7 @@ which would end every Ray on the machine, another test's included)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -65,7 +66,14 @@ def _start(args: list[str], num_cpus: int, resources: dict[str, float], temp_dir
            f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
            f"--runtime-env-agent-port={free_port()}", *args]
     out = open(f"{temp_dir}/ray_start.log", "w")  # noqa: SIM115 - the node outlives this call
-    return subprocess.Popen(cmd, env=_env(), stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(cmd, env=_env(), stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """SIGTERM `ray start` when the test process dies without running its finalizers (killed by a timeout)."""
+    with contextlib.suppress(Exception):  # Linux only
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen) -> None:
