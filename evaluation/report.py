@@ -45,8 +45,9 @@ def _protocol(results: dict[str, Any]) -> str:
     if not s:
         return f"Preset: {results.get('preset') or '-'}."
     decoding = "greedy" if not s.get("temperature") else f"temperature {s['temperature']}, top_p {s.get('top_p')}"
-    return (f"Preset: **{results.get('preset') or '-'}**: system {s.get('system_prompt')!r}, user = image + "
-            f"question + {s.get('user_suffix', '')!r}, {decoding} (seed {s.get('seed')}), "
+    suffix = f' + "{s["user_suffix"]}"' if s.get("user_suffix") else ""
+    return (f"Preset: **{results.get('preset') or '-'}**: system \"{s.get('system_prompt')}\", user = image + "
+            f"question{suffix}, {decoding} (seed {s.get('seed')}), "
             f"{s.get('max_new_tokens')} new tokens, pixels per image {s.get('min_pixels')}..{s.get('max_pixels')}.")
 
 
