@@ -177,3 +177,25 @@ def _has(dist: str) -> bool:
     except envcheck.metadata.PackageNotFoundError:
         return False
     return True
+
+
+@pytest.mark.slow
+def test_gpu_check_rehearses_up_to_the_gpu_stages(tmp_path):
+    """scripts/gpu_check.sh --dry-run with this venv: tiny world, the real rl_data conversion, then the GPU
+    stages planned (preflight included) and recorded as skipped with the reason, all in one JSON file."""
+    import json
+    import sys
+
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "RLCS_PYTHON": sys.executable, "RLCS_GPU_CHECK_WORK": str(tmp_path / "work")}
+    p = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run", "--out", str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["rl_data"]["rows_train"] > 0 and figures["plan_exit_code"] == 0
+    assert set(figures["skipped"]) == {"grpo", "merge", "eval"}
+    assert all("--dry-run" in why for why in figures["skipped"].values())
+    assert {"tiny_world", "rl_data", "total"} <= set(figures["timings_s"])
+    log = Path(figures["log"]).read_text()
+    assert "[preflight]" in log and "verl.trainer.main_ppo" in log
+    assert "trainer.total_training_steps=2" in log and "actor_rollout_ref.rollout.enforce_eager=true" in log
