@@ -143,6 +143,27 @@ def _no_live_placement_group(cluster) -> None:
 
 
 @pytest.mark.slow
+def test_one_command_per_node_and_what_cannot_be_placed(two_nodes, tmp_path):
+    """The generic launcher (any per-node command, e.g. one evaluation shard per node) and a clear placement error."""
+    from recipes.stage import Command
+
+    log = tmp_path / "log.txt"
+    script = "import os, sys; print('shard', sys.argv[1], 'of 2 via', os.environ['MASTER_ADDR'], flush=True)"
+    exits = ray_launch.run_on_nodes(
+        lambda k, addr, port: Command([sys.executable, "-c", script, str(k)], {"MASTER_ADDR": f"{addr}:{port}"}),
+        2, {"CPU": 1}, log, name="rlcs-sft-probe", address=two_nodes.gcs, timeout_s=120)
+    text = log.read_text()
+    assert [e.code for e in exits] == [0, 0] and exits[0].node_id != exits[1].node_id
+    assert re.search(r"^\[rank 0\] shard 0 of 2 via [\d.]+:\d+$", text, re.M)
+    assert re.search(r"^\[rank 1\] shard 1 of 2 via [\d.]+:\d+$", text, re.M)
+    with pytest.raises(ray_launch.LaunchError, match=r"could not place 3 bundle\(s\) of \{'CPU': 1\} on 3 distinct "
+                       r"node\(s\) within 5 s \(cluster.placement_timeout_s\); alive nodes: .*free now"):
+        ray_launch.run_on_nodes(lambda k, a, p: Command(["true"], {}), 3, {"CPU": 1}, log, name="rlcs-sft-probe",
+                                address=two_nodes.gcs, timeout_s=5)
+    _no_live_placement_group(two_nodes)
+
+
+@pytest.mark.slow
 def test_tiny_sft_runs_as_two_ranks_on_two_nodes(two_nodes, tmp_path):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
