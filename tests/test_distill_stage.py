@@ -14,7 +14,7 @@ from recipes.runner import Runner
 from recipes.stage import StageError
 
 TINY = ["stages=[distill,sft_data]", "distill.sources=[tiny:cold_start]", "distill.max_problems=3", "distill.k=2",
-        "distill.max_new_tokens=8", "distill.batch_size=2", "data.num_workers=1"]
+        "distill.max_new_tokens=8", "distill.batch_size=2", "distill.keep=all", "data.num_workers=1"]
 
 
 def _rows(path: Path) -> list[dict]:
@@ -40,14 +40,16 @@ def test_distill_samples_judges_resumes_and_feeds_sft_data(tiny_world, tmp_path:
     assert sum(overall["rejections"].values()) == 6 and report["backend"] == "hf" and report["generated"] == 6
     assert "| responses sampled | 6 | 6 |" in (stage_dir / "report.md").read_text()
 
-    # 2. a better teacher's responses for rows 0-1 (the tiny set's own chains of thought: right for sample 0,
-    #    the final answer changed for sample 1); row 2 loses its last sample as if interrupted mid-write
+    # 2. a better teacher's responses for rows 0-1 (the tiny set's own chains of thought: right for sample 0;
+    #    for sample 1 the final answer changed in row 0, the same right text again in row 1); row 2 loses its
+    #    last sample as if interrupted mid-write
     chunk0, chunk1 = sorted(stage_dir.glob("samples/*/*.jsonl"))
     source = load_dataset(str(tiny_world.datasets["cold_start"]), split="train")
     rows = _rows(chunk0)
     for r in rows:
         cot = source[r["meta"]["row"]]["answer"]
-        text = cot if r["meta"]["sample"] == 0 else cot.rsplit("\\boxed{", 1)[0] + "\\boxed{wrong}."
+        wrong = r["meta"]["sample"] == 1 and r["meta"]["row"] == 0
+        text = cot.rsplit("\\boxed{", 1)[0] + "\\boxed{wrong}." if wrong else cot
         r.update(response=text, finish_reason="stop", completion_tokens=len(text.split()))
     _write_rows(chunk0, rows)
     _write_rows(chunk1, _rows(chunk1)[:1])
@@ -59,7 +61,8 @@ def test_distill_samples_judges_resumes_and_feeds_sft_data(tiny_world, tmp_path:
     assert distill.status == "done" and distill.outputs["rows"] == 2 and distill.outputs["problems_with_kept"] == 2
     report = json.loads((stage_dir / "report.json").read_text())
     assert report["generated"] == 1  # only the missing sample was drawn again
-    assert report["overall"]["accepted"] == 2 and report["overall"]["rejections"]["wrong"] == 2
+    assert report["overall"]["accepted"] == 3 and report["overall"]["rejections"]["wrong"] == 1
+    assert report["overall"]["kept"] == 2  # keep=all, but row 1's repeated response is kept once
     assert report["overall"]["problems_accepted_by_k"] == {"1": round(2 / 3, 4), "2": round(2 / 3, 4)}
 
     out = load_dataset("parquet", data_files=distill.outputs["data"], split="train")

@@ -221,7 +221,11 @@ def _judge_chunk(path: Path, c: Any, filters: Filters, kept_text: dict[str, Kept
             tokens = int(r["completion_tokens"])
             j = judge(text, r["gold"], r["meta"]["problem"], tokens, r["finish_reason"] == "length", filters)
             res.samples.append(SampleResult(int(r["meta"]["sample"]), tokens, j.reason))
-        ok = [s for s in res.samples if s.reason == "ok"]
+        ok, seen = [], set()  # an accepted response repeated word for word can be kept once
+        for s, r in zip(res.samples, rows):
+            if s.reason == "ok" and r["response"] not in seen:
+                seen.add(r["response"])
+                ok.append(s)
         for i in choose([s.tokens for s in ok], c.keep, int(c.max_per_problem), f"{c.seed}/{key}"):
             ok[i].kept = True
         kept = [(s.sample, r["response"]) for s, r in zip(res.samples, rows) if s.kept]

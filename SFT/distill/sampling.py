@@ -101,10 +101,22 @@ def backend_factory(kind: str, settings: GenSettings, model_path: str, **vllm_kw
     def factory() -> Backend:
         if not cache:
             backend = make_backend(kind, settings, model_path, **vllm_kwargs)
+            if backend.name == "hf":
+                plain_sampling(backend.model.generation_config)
             cache.append(NSamples(backend) if backend.name == "vllm" else backend)
         return cache[0]
 
     return factory
+
+
+def plain_sampling(generation_config: Any) -> None:
+    """Neutralise the near-greedy defaults Qwen2.5-VL ships in generation_config.json (top_k 1, top_p 0.001,
+    repetition_penalty 1.05), which transformers applies to every `generate` call that does not override them:
+    evaluation's HFBackend sets temperature and top_p only, so without this the k samples of a prompt come out
+    identical at any temperature (measured on the tiny teacher). vLLM, given explicit SamplingParams, does not
+    apply them."""
+    generation_config.top_k = 0
+    generation_config.repetition_penalty = 1.0
 
 
 # -- Ray Data ---------------------------------------------------------------------------------------------
