@@ -1,0 +1,8 @@
+"""Compare runs and models side by side beside the paper's rows: `python scripts/compare.py --help`."""
+
+import sys
+
+from evaluation.compare import main
+
+if __name__ == "__main__":
+    sys.exit(main())
