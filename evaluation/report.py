@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.paper_numbers import COLUMNS, PAPER_ROWS
+from evaluation.reflection import reflection_markdown
 from evaluation.score import TITLES
 from recipes.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -105,6 +106,8 @@ def render_markdown(results: dict[str, Any], label: str) -> str:
                   "| benchmark | row | id | why |", "|---|---|---|---|"]
         lines += [f"| {s['benchmark']} | {s['row']} | {s['id']} | {s['why']} |" for s in skipped[:50]]
         lines.append("")
+    if results.get("reflection"):
+        lines.append(reflection_markdown(results["reflection"]))
     for entry in results["benchmarks"].values():
         lines.append(f"## {entry['title']}: {entry['accuracy']:.2f} ({entry['correct']}/{entry['n']})")
         for key, cells in entry["breakdown"].items():

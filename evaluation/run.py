@@ -26,6 +26,7 @@ from evaluation.generate import (
     visible_gpus,
     vllm_available,
 )
+from evaluation.reflection import reflection_stats
 from evaluation.report import write_reports
 from evaluation.score import aggregate, score_rows
 from recipes.atomic import atomic_write_text
@@ -121,6 +122,7 @@ def _score_and_report(rows: list[dict[str, Any]], out_dir: Path, label: str, jud
     atomic_write_text(out_dir / VERDICTS, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
     judged = _judge(rows, out_dir, judge, resolve) if judge is not None and judge.enabled else None
     results = aggregate(rows, verdicts, judged, _read_jsonl(out_dir / SKIPPED))
+    results["reflection"] = reflection_stats(rows, {v["id"]: bool(v["correct"]) for v in verdicts})
     results["model"] = rows[0]["settings"]["model"] if rows else None
     results["settings"] = rows[0].get("settings") if rows else None
     return results

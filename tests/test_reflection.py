@@ -73,3 +73,25 @@ def test_rollout_rows_carry_their_own_reward_and_bad_rows_are_named() -> None:
         reflection_stats([{"response": "a", "reward": 1}, {"id": "x", "response": "b"}])
     with pytest.raises(ValueError, match=r"row 0 \(id None\): no 'response'"):
         reflection_stats([{"reward": 1}])
+
+
+def test_eval_report_has_the_reflection_table(tmp_path) -> None:
+    import json
+
+    from PIL import Image
+
+    from evaluation.benchmarks import SPECS, item_from_row
+    from evaluation.run import rescore
+
+    img = Image.new("RGB", (28, 28))
+    responses = {"1": "Wait, let me check again: \\boxed{1}", "2": "\\boxed{5}", "3": "\\boxed{3}"}
+    with open(tmp_path / "predictions.jsonl", "w") as f:
+        for i, text in responses.items():
+            item = item_from_row(SPECS["mathvision"], {"id": i, "question": "q", "options": [], "decoded_image": img,
+                                                       "answer": i}, "t")
+            f.write(json.dumps({**item.record(), "response": text, "settings": {"model": "m"}}) + "\n")
+    res = rescore(tmp_path / "predictions.jsonl", tmp_path / "out")
+    refl = res["reflection"]["benchmarks"]["mathvision"]
+    assert (refl["n"], refl["reflection_n"], refl["with"]["accuracy"], refl["without"]["accuracy"]) == (3, 1, 100.0, 50.0)
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["reflection"]["overall"]["reflection_n"] == 1
+    assert "| mathvision | 3 | 33.3% (1) | 100.0 | 50.0 |" in (tmp_path / "out" / "results.md").read_text()
