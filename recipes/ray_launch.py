@@ -228,8 +228,10 @@ def _connect(address: str | None) -> bool:
     try:
         ray.init(address=target, log_to_driver=False, logging_level=logging.WARNING)
     except ConnectionError as err:
-        raise LaunchError(f"no Ray cluster to join at {target or os.environ.get('RAY_ADDRESS')!r}: start one "
-                          "(`ray start --head`), set cluster.address, or use cluster.launcher=local") from err
+        raise LaunchError(f"could not join a Ray cluster at {target or os.environ.get('RAY_ADDRESS')!r} ({err}): "
+                          "start one (`ray start --head`), set cluster.address (with the cluster's token in "
+                          "~/.ray/auth_token or RAY_AUTH_TOKEN if it uses token auth), or use cluster.launcher=local"
+                          ) from err
     return True
 
 
