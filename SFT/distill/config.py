@@ -59,8 +59,8 @@ class DistillConfig:
     tensor_parallel_size: int = 4
     """GPUs per vLLM engine (a 32B bf16 teacher: 4 x 80 GB leaves room for long KV caches)."""
     engines: int | None = None
-    """vLLM engines (data parallel); null: every GPU of the node (cluster.nproc_per_node // TP), or of the
-    Ray cluster for backend=ray."""
+    """vLLM engines (data parallel); null: every GPU of the plan, cluster.nproc_per_node x cluster.nnodes //
+    tensor_parallel_size (with backend=ray, set the cluster's geometry there or name the engines here)."""
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 8192
     """vLLM context length (prompt with image tokens + max_new_tokens)."""
