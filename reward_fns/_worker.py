@@ -15,7 +15,8 @@ def main() -> None:
     from reward_fns.symbolic import symbolic_equal
 
     # import sympy / math-verify and their lazily loaded parts before announcing readiness
-    for pred, gold in (("1", "1"), ("x^2+2x+1", "(x+1)^2"), (r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}")):
+    for pred, gold in (("1", "1"), ("x^2+2x+1", "(x+1)^2"), (r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}"),
+                       (r"\log_2 8", "3"), (r"\sin^2 x + \cos^2 x", "1"), ("y=2x+1", "2x-y+1=0")):
         symbolic_equal(pred, gold)
     out = sys.stdout
     out.write('{"ready": true}\n')

@@ -106,6 +106,8 @@ def numbers_equal(p: Fraction, pn: Norm, g: Fraction, gn: Norm, precision: int |
 def drop_assignments(p: str, g: str) -> tuple[str, str]:
     """``x = 5`` vs ``5`` -> ``5`` vs ``5``: a side's ``name =`` goes unless the other side is an equation
     that is no assignment (``y=2x+1`` keeps its ``y`` against ``2x-y+1=0``)."""
+    if "=" not in p and "=" not in g:
+        return p, g
     pa, ga = split_assignment(p), split_assignment(g)
     new_p = pa[1] if pa and (ga or not is_equation(g)) else p
     new_g = ga[1] if ga and (pa or not is_equation(p)) else g
@@ -172,7 +174,7 @@ def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: f
             return True, "list_unordered"
     elif (pt and _SCALAR_RE.match(g)) or (gt and _SCALAR_RE.match(p)):
         return False, "tuple_vs_scalar"  # (0, 1) is never D, nor 5
-    if is_equation(p) != is_equation(g):
+    if ("=" in p or "=" in g) and is_equation(p) != is_equation(g):
         return False, "equation_vs_expression"
     if is_plain_text(p) or is_plain_text(g):
         if text_key(p) == text_key(g):

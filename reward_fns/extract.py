@@ -34,11 +34,12 @@ def _match_brace(text: str, open_idx: int) -> int | None:
 _BRACE_TOKEN_RE = re.compile(r"\\[{}]|[{}]")
 
 
-def _brace_pairs(text: str) -> dict[int, int]:
-    """Index of each ``{`` -> index of its ``}`` (escaped braces ignored), in one pass over the braces."""
+def _brace_pairs(text: str, start: int = 0) -> dict[int, int]:
+    """Index of each ``{`` from ``start`` on -> index of its ``}`` (escaped braces ignored), in one pass over the
+    braces; what precedes ``start`` cannot change how the braces after it match."""
     stack: list[int] = []
     pairs: dict[int, int] = {}
-    for m in _BRACE_TOKEN_RE.finditer(text):
+    for m in _BRACE_TOKEN_RE.finditer(text, start):
         tok = m.group()
         if tok == "{":
             stack.append(m.start())
@@ -52,7 +53,8 @@ def box_spans(text: str) -> list[tuple[int, int, str | None]]:
 
     Linear in ``len(text)`` (thousands of unclosed boxes cost milliseconds, not seconds)."""
     spans: list[tuple[int, int, str | None]] = []
-    pairs = _brace_pairs(text) if _BOX_RE.search(text) else {}
+    first = _BOX_RE.search(text)
+    pairs = _brace_pairs(text, first.start()) if first else {}
     for m in _BOX_RE.finditer(text):
         close = pairs.get(m.end() - 1)
         if close is None:
@@ -65,12 +67,30 @@ def box_spans(text: str) -> list[tuple[int, int, str | None]]:
     return spans
 
 
+def _last_box_match(text: str) -> re.Match[str] | None:
+    """The last ``\\boxed{`` / ``\\fbox{`` / ``\\boxed 5`` occurrence (by start), or None."""
+    last: re.Match[str] | None = None
+    for rx in (_BOX_RE, _BOX_TOKEN_RE):
+        for m in rx.finditer(text):
+            if last is None or m.start() > last.start():
+                last = m
+    return last
+
+
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (nested braces handled); None if absent or left unclosed."""
-    spans = box_spans(text)
-    if not spans:
+    """Content of the last ``\\boxed{...}`` (nested braces handled); None if absent or left unclosed.
+
+    Only the text from the last box on is scanned: the same answer as ``box_spans(text)[-1]``."""
+    return _box_content(text, _last_box_match(text))
+
+
+def _box_content(text: str, m: re.Match[str] | None) -> str | None:
+    if m is None:
         return None
-    return spans[-1][2]
+    if m.re is _BOX_TOKEN_RE:
+        return m.group(1)
+    close = _match_brace(text, m.end() - 1)
+    return None if close is None else text[m.end() : close]
 
 
 def last_answer_tag(text: str) -> str | None:
@@ -86,8 +106,9 @@ def extract_answer(response: str) -> str | None:
     """
     if not isinstance(response, str) or not response:
         return None
-    if _BOX_RE.search(response) or _BOX_TOKEN_RE.search(response):
-        boxed = last_boxed(response)
+    last = _last_box_match(response)
+    if last is not None:
+        boxed = _box_content(response, last)
         return boxed.strip() if boxed is not None else None
     tag = last_answer_tag(response)
     return tag.strip() if tag is not None else None

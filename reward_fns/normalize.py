@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 
+from reward_fns.extract import _match_brace
+
 _TEXT_MACRO_RE = re.compile(
     r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mathsf|mbox|operatorname|boxed)\s*\{([^{}]*)\}"
 )
@@ -28,6 +30,7 @@ _EQUATION_RE = re.compile(r"(?<![<>!=])=(?!=)")  # ``=``, not part of ``<=`` / `
 _THOUSANDS_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 # A decimal comma: ``0,111`` / ``1,22`` / ``1000,99`` (one comma that cannot be a digit group).
 _DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+$")
+_LIST_COMMA_RE = re.compile(r",\s")
 _NUM_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 _FRAC_SLASH_RE = re.compile(r"^([+-]?)(\d+)\s*/\s*(\d+)$")
 _FRAC_LATEX_RE = re.compile(r"^([+-]?)\\frac\s*(?:\{\s*([+-]?[\d.]+)\s*\}|(\d))\s*(?:\{\s*([+-]?[\d.]+)\s*\}|(\d))$")
@@ -63,8 +66,6 @@ class Norm:
 
 def _strip_grouping_braces(s: str) -> str:
     """``{1,3}`` -> ``1,3``: unescaped braces around the whole answer only group (``\\{1,3\\}`` is a set)."""
-    from reward_fns.extract import _match_brace
-
     while len(s) >= 2 and s[0] == "{" and _match_brace(s, 0) == len(s) - 1:
         s = s[1:-1].strip()
     return s
@@ -75,9 +76,11 @@ def clean(s: str) -> Norm:
 
     A leading ``x =`` is kept: whether it goes depends on the other side (:func:`split_assignment`).
     """
-    s = _strip_grouping_braces(unwrap_macros(s.strip()))
-    s = _GROUP_MARK_RE.sub(",", s)
-    s = _SPACING_RE.sub(lambda m: " " if m.group(1) == " " else "", s)
+    s = unwrap_macros(s.strip())
+    if s.startswith("{"):
+        s = _strip_grouping_braces(s)
+    if "\\" in s:
+        s = _SPACING_RE.sub(lambda m: " " if m.group(1) == " " else "", _GROUP_MARK_RE.sub(",", s))
     for old, new in _NOISE:
         s = s.replace(old, new)
     s = unwrap_macros(s)
@@ -117,7 +120,7 @@ def parse_number(s: str) -> Fraction | None:
     A comma is a digit-group mark when every group after it has three digits (``1,234``), else a decimal
     comma (``0,111``, ``1,22``); a comma before a space separates list items (``32, 349`` is no number).
     """
-    if len(s) > _MAX_NUM_CHARS or re.search(r",\s", s):
+    if len(s) > _MAX_NUM_CHARS or _LIST_COMMA_RE.search(s):
         return None
     s = s.strip().replace(" ", "")
     if not s:
