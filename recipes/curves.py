@@ -42,7 +42,8 @@ GRPO_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         "KL": ("actor/kl_loss", "actor/ppo_kl"),
     },
 }
-"""Backend -> curve -> metric keys (regexes, first found wins): ms-swift 4.6 GRPO and verl 0.9.1 names."""
+"""Backend -> curve -> metric keys (case-insensitive regexes, first found wins): ms-swift 4.6 GRPO (its
+accuracy is `rewards/<ORM class>/mean`, e.g. `rewards/VerlAccuracy/mean`) and verl 0.9.1 names."""
 
 SFT_KEYS: dict[str, tuple[str, ...]] = {
     "loss": ("loss",), "token accuracy": ("token_acc",), "eval loss": ("eval_loss",),
@@ -80,7 +81,7 @@ def swift_log_steps(path: Path) -> list[dict[str, Any]]:
 def _pick(row: dict[str, Any], keys: tuple[str, ...]) -> float | None:
     for pattern in keys:
         for key, value in row.items():
-            if re.fullmatch(pattern, key) and isinstance(value, (int, float)):
+            if re.fullmatch(pattern, key, re.IGNORECASE) and isinstance(value, (int, float)):
                 return float(value)
     return None
 
@@ -103,7 +104,7 @@ def _rollouts_swift(path: Path) -> list[dict[str, Any]]:
         tables = table if isinstance(table, list) else [table]
         for t in tables:
             if isinstance(t, dict) and isinstance(t.get("completion"), list):
-                acc_key = next((k for k in t if re.search(r"acc", k) and isinstance(t[k], list)), None)
+                acc_key = next((k for k in t if re.search(r"acc", k, re.IGNORECASE) and isinstance(t[k], list)), None)
                 for i, text in enumerate(t["completion"]):
                     step = t.get("step", [0] * len(t["completion"]))[i]
                     reward = t[acc_key][i] if acc_key else None

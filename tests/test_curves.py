@@ -94,3 +94,28 @@ def test_run_summary_links_the_curves(tmp_path: Path) -> None:
     Runner(cfg, echo=lines.append, stages={"sft": LoggingSFT()}).run()
     png = tmp_path / "tiny" / "curves" / "sft.png"
     assert f"  curves of sft: {png}" in lines and png.is_file()
+
+
+# Two steps of an ms-swift 4.6 GRPO logging.jsonl and one step of its completions.jsonl (log_completions),
+# from this project's tiny GRPO run of 2026-11-27 (the last completion's text edited to carry a re-check).
+SWIFT_GRPO_LOG = """\
+{"loss": 0.0, "grad_norm": 0.10309908, "learning_rate": 0.0005, "completions/mean_length": 26.0, "completions/min_length": 26.0, "completions/max_length": 26.0, "completions/clipped_ratio": 0.0, "reward": 0.125, "reward_std": 0.14433756, "frac_reward_zero_std": 0.75, "rewards/VerlAccuracy/mean": 0.125, "rewards/VerlAccuracy/std": 0.34156501, "kl": 0.0, "clip_ratio/low_mean": 0.0, "clip_ratio/low_min": 0.0, "clip_ratio/high_mean": 0.0, "clip_ratio/high_max": 0.0, "clip_ratio/region_mean": 0.0, "step_time": 93.51167607, "epoch": 0.025, "global_step/max_steps": "1/8", "elapsed_time": "1m 34s", "remaining_time": "11m 0s", "train_speed(s/it)": 94.332334}
+{"loss": -0.02127079, "grad_norm": 0.3552196, "learning_rate": 0.0005, "completions/mean_length": 25.375, "completions/min_length": 16.0, "completions/max_length": 26.0, "completions/clipped_ratio": 0.0, "reward": 0.4375, "reward_std": 0.26933756, "frac_reward_zero_std": 0.5, "rewards/VerlAccuracy/mean": 0.4375, "rewards/VerlAccuracy/std": 0.51234752, "kl": 0.00561912, "clip_ratio/low_mean": 0.0, "clip_ratio/low_min": 0.0, "clip_ratio/high_mean": 0.0, "clip_ratio/high_max": 0.0, "clip_ratio/region_mean": 0.0, "step_time": 75.68785851, "epoch": 0.05, "global_step/max_steps": "2/8", "elapsed_time": "2m 51s", "remaining_time": "8m 32s", "train_speed(s/it)": 85.411367}
+"""
+SWIFT_COMPLETIONS = '{"step": ["1", "1", "1", "1"], "prompt": ["<prompt>", "<prompt>", "<prompt>", "<prompt>"], "completion": ["The largest shape in the picture is red. So its color is yellow. Therefore, the answer is \\\\boxed{yellow}.", "The largest shape in the picture is yellow. So its color is blue. Therefore, the answer is \\\\boxed{blue}.", "The largest shape in the picture is blue. So its color is yellow. Therefore, the answer is \\\\boxed{yellow}.", "The largest shape in the picture is red. Wait, let me check the picture again: the largest shape is indeed red. So its color is red. Therefore, the answer is \\\\boxed{red}."], "VerlAccuracy": [1.0, 0.0, 1.0, 0.0], "advantages": [0.8658754229545593, -0.8658754229545593, 0.8658754229545593, -0.8658754229545593]}'
+
+
+def test_grpo_curves_from_swift_logs(tmp_path: Path) -> None:
+    ckpts = tmp_path / "grpo" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    (ckpts / "logging.jsonl").write_text(SWIFT_GRPO_LOG)
+    (ckpts / "completions.jsonl").write_text(SWIFT_COMPLETIONS + "\n")
+    backend, series = grpo_curves(tmp_path / "grpo")
+    assert backend == "swift"
+    assert series["reward mean"] == [(1.0, 0.125), (2.0, 0.4375)]
+    assert series["accuracy"] == [(1.0, 0.125), (2.0, 0.4375)]  # rewards/VerlAccuracy/mean
+    assert series["reward std"] == [(1.0, 0.14433756), (2.0, 0.26933756)]
+    assert series["response length"] == [(1.0, 26.0), (2.0, 25.375)]
+    assert series["KL"] == [(1.0, 0.0), (2.0, 0.00561912)]
+    assert series["clip ratio"] == [(1.0, 0.0), (2.0, 0.0)]
+    assert series["reflection share"] == [(1.0, 25.0)]
