@@ -119,10 +119,13 @@ class HFBackend:
         images = [img for it in items for img in it.pil_images()]
         inputs = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
         inputs = inputs.to(self.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens}
+        # Every sampling knob is set, so the model's generation_config.json does not leak in (Qwen2.5-VL
+        # ships top_k 1, top_p 0.001, repetition_penalty 1.05: near-greedy at any temperature, and a
+        # penalty even when greedy). vLLM, given explicit SamplingParams, applies none of them either.
+        kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "repetition_penalty": 1.0}
         if s.temperature > 0:
             torch.manual_seed(s.seed)
-            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with torch.inference_mode():
@@ -244,7 +247,7 @@ def _check_settings(rows: list[dict[str, Any]], want: dict[str, Any], path: Path
             )
 
 
-def _prediction_row(item: Item, gen: Generation, backend: str, settings: dict[str, Any], secs: float) -> dict[str, Any]:
+def prediction_row(item: Item, gen: Generation, backend: str, settings: dict[str, Any], secs: float) -> dict[str, Any]:
     return {**item.record(), "response": gen.text, "finish_reason": gen.finish_reason,
             "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens, "backend": backend,
             "settings": settings, "gen_seconds": round(secs, 4)}
@@ -266,7 +269,7 @@ def _append_generations(todo: Sequence[Item], backend: Backend, settings: GenSet
                 raise GenerationError(f"backend {backend.name} returned {len(gens)} responses for {len(batch)}")
             secs = (time.monotonic() - b0) / len(batch)
             for it, gen in zip(batch, gens):
-                f.write(json.dumps(_prediction_row(it, gen, backend.name, want, secs), ensure_ascii=False) + "\n")
+                f.write(json.dumps(prediction_row(it, gen, backend.name, want, secs), ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
             done += len(batch)

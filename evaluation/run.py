@@ -6,6 +6,7 @@ audit path (`scripts/evaluate.py score`): the same numbers from `predictions.jso
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -138,10 +139,10 @@ def resolved_backend(kind: str) -> str:
 def _generate_on_ray(ecfg: Any, items: list[Item], settings: GenSettings, model_path: str, pred_path: Path,
                      address: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Inside a Ray job / on a Ray cluster: Ray Data actors over the cluster's GPUs (one engine per
-    `tensor_parallel_size` GPUs), the same resumable predictions file (the distill stage's `ray_generate`)."""
+    `tensor_parallel_size` GPUs), the same resumable predictions file."""
     import ray
 
-    from SFT.distill.sampling import ray_generate
+    from evaluation.ray_generate import ray_generate
 
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
@@ -149,9 +150,9 @@ def _generate_on_ray(ecfg: Any, items: list[Item], settings: GenSettings, model_
     gpus = int(ray.cluster_resources().get("GPU", 0))
     n = engine_count(ecfg.engines, tp, gpus)
     log.info("generation on Ray: %d engine(s) x %d GPU(s) of the cluster's %d", n, tp, gpus)
-    stats = ray_generate(items, str(ecfg.backend), settings, model_path, pred_path, engines=n,
-                         gpus_per_engine=tp if gpus else 0, batch_size=int(ecfg.batch_size), address=address,
-                         **kwargs)
+    factory = functools.partial(make_backend, str(ecfg.backend), settings, model_path, **kwargs)
+    stats = ray_generate(items, factory, str(ecfg.backend), settings, pred_path, engines=n,
+                         gpus_per_engine=tp if gpus else 0, batch_size=int(ecfg.batch_size), address=address)
     return {**stats, "engines": n}
 
 

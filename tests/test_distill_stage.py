@@ -87,7 +87,8 @@ def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     from evaluation.generate import GenSettings, read_predictions
-    from SFT.distill.sampling import Problem, items_for, ray_generate
+    from evaluation.ray_generate import ray_generate
+    from SFT.distill.sampling import Problem, backend_factory, items_for
 
     sys.path.insert(0, str(Path(__file__).parent))  # tests/ray_nodes.py: real local Ray clusters
     from ray_nodes import local_cluster
@@ -100,10 +101,9 @@ def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
     with local_cluster([{}]) as cluster:
         ray.init(address=cluster.gcs, log_to_driver=False)
         try:
-            s = ray_generate(items, "hf", settings, str(tiny_world.model), path, engines=1, gpus_per_engine=0,
-                             batch_size=2)
-            again = ray_generate(items, "hf", settings, str(tiny_world.model), path, engines=1, gpus_per_engine=0,
-                                 batch_size=2)
+            factory = backend_factory("hf", settings, str(tiny_world.model))
+            s = ray_generate(items, factory, "hf", settings, path, engines=1, gpus_per_engine=0, batch_size=2)
+            again = ray_generate(items, factory, "hf", settings, path, engines=1, gpus_per_engine=0, batch_size=2)
         finally:
             ray.shutdown()
     rows = read_predictions(path)

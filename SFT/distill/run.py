@@ -36,7 +36,7 @@ from recipes.rowdata import (
 from SFT.distill.config import BACKENDS, KEEP_POLICIES
 from SFT.distill.judge import Filters, choose, gold_answer, judge
 from SFT.distill.report import ProblemResult, SampleResult, build_report, markdown
-from SFT.distill.sampling import Problem, backend_factory, items_for, ray_generate, sample_of
+from SFT.distill.sampling import Problem, backend_factory, items_for, sample_of
 from SFT.distill.templates import get_template, question_text
 
 log = logging.getLogger(__name__)
@@ -132,14 +132,17 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
                    "gpu_memory_utilization": float(c.gpu_memory_utilization), "max_model_len": int(c.max_model_len),
                    "max_images": int(c.max_images)}
     use_ray = c.backend == "ray" or (c.backend == "vllm" and engines > 1)
-    factory = None if use_ray else backend_factory(str(c.backend), gen, teacher_path, **vllm_kwargs)
+    # On Ray each actor resolves `auto` on its own GPUs (vLLM there, HF on a CPU-only cluster).
+    factory = backend_factory("auto" if use_ray else str(c.backend), gen, teacher_path, **vllm_kwargs)
 
     def sample(items: list, path: Path) -> dict[str, Any]:
         """Generate the chunk's items not yet in `path` (evaluation.generate, or Ray Data)."""
         if use_ray:
-            return ray_generate(items, "auto", gen, teacher_path, path, engines=engines,
+            from evaluation.ray_generate import ray_generate
+
+            return ray_generate(items, factory, "auto", gen, path, engines=engines,
                                 gpus_per_engine=_gpus_per_engine(c), batch_size=max(1, len(items)),
-                                address=ray_address, **vllm_kwargs)
+                                address=ray_address)
         return generate_predictions(items, factory, gen, path, batch_size=max(1, len(items)))
 
     plan = []
