@@ -30,6 +30,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from recipes.ray_launch import uses_ray
 from recipes.stage import StageError
 
 DRIVER_FLOOR = 580
@@ -212,10 +213,23 @@ def model_params(cfg: DictConfig) -> float | None:
     return sum(f.stat().st_size for f in files) / width
 
 
+GPU_STAGES = ("distill", "sft", "grpo", "eval")
+"""Stages that run on GPUs when cluster.device=cuda (sft and grpo on `nproc_per_node` of them per node; eval and
+distill on every GPU they see, one engine per tensor-parallel group)."""
+
+
 def check_gpus(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
-    if not _on_gpu(cfg) or not {"sft", "grpo"} & set(stages):
-        return [Verdict("gpus", SKIP, "no GPU stage in this plan (cluster.device=cpu or no sft/grpo)")]
-    need = int(_get(cfg, "cluster.nproc_per_node", 1))
+    gpu_stages = [s for s in GPU_STAGES if s in stages]
+    if not _on_gpu(cfg) or not gpu_stages:
+        return [Verdict("gpus", SKIP, f"no GPU stage in this plan (cluster.device=cpu or none of "
+                        f"{', '.join(GPU_STAGES)})")]
+    cluster = OmegaConf.select(cfg, "cluster")
+    if cluster is not None and uses_ray(cluster):
+        return [Verdict("gpus", SKIP, f"on Ray: {', '.join(gpu_stages)} ask the cluster for their GPUs "
+                        f"({_get(cfg, 'cluster.nnodes', 1)} node(s) x {_get(cfg, 'cluster.nproc_per_node', 1)}); "
+                        "this node needs none, and a stage Ray cannot place fails after "
+                        "cluster.placement_timeout_s naming the free resources")]
+    need = int(_get(cfg, "cluster.nproc_per_node", 1)) if {"sft", "grpo"} & set(stages) else 1
     have = len(probe.gpus)
     names = f" ({', '.join(sorted(set(probe.gpus)))})" if probe.gpus else ""
     fix = ("" if have >= need else ": run on a GPU node (cluster.device=cuda)" if not have else

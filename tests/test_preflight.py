@@ -199,3 +199,13 @@ def test_gpu_check_rehearses_up_to_the_gpu_stages(tmp_path):
     log = Path(figures["log"]).read_text()
     assert "[preflight]" in log and "verl.trainer.main_ppo" in log
     assert "trainer.total_training_steps=2" in log and "actor_rollout_ref.rollout.enforce_eager=true" in log
+
+
+def test_an_eval_only_plan_checks_for_a_gpu_and_a_ray_plan_leaves_the_gpus_to_ray():
+    cfg = compose("qwen2_5_vl_7b")
+    gpus = next(v for v in preflight(cfg, ["eval"], _probe(gpus=[], driver=None)).verdicts if v.check == "gpus")
+    assert gpus.status == FAIL and "needs 1 per node" in gpus.message
+    assert _by_check(preflight(cfg, ["eval"], _probe(gpus=["NVIDIA H100 80GB HBM3"])))["gpus"] == OK
+    on_ray = compose("qwen2_5_vl_7b", ["cluster=ray", "cluster.nnodes=2"])
+    gpus = next(v for v in preflight(on_ray, STAGES, _probe(gpus=[], driver=None)).verdicts if v.check == "gpus")
+    assert gpus.status not in (FAIL, WARN) and "2 node(s) x 8" in gpus.message
