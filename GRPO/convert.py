@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recipes.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
+from recipes.config import MAX_PIXELS, MIN_PIXELS
 from recipes.rowdata import Job, RowSettings, SourceSpec, prepare_row, run_job
 from reward_fns.choices import parse_options
 
@@ -93,13 +93,14 @@ class ParquetChunks:
 
 
 def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: str, *, model_path: str | None,
-               system_prompt: str | None = SYSTEM_PROMPT, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIXELS,
+               system_prompt: str | None = None, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIXELS,
                max_prompt_length: int | None = 2048, on_bad_row: str = "error", num_workers: int = 2,
                max_rows: int | None = None, batch_size: int = 64, overwrite: bool = False,
                progress: bool = True) -> dict[str, Any]:
     """Convert `source` (local `path`, split `split`) into `<out_dir>/<name>.parquet`; return the summary.
 
-    `system_prompt=None` writes the reference's prompt (one user turn, no system message of its own)."""
+    `system_prompt=None` (the default) writes the reference's prompt: one user turn, no system message of its
+    own; a string adds it as the system message (the pipeline's `data.rl_system_prompt=true`)."""
     if on_bad_row not in ("error", "skip"):
         raise ValueError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")
     out_dir = Path(out_dir).resolve()

@@ -1,7 +1,7 @@
 """Convert the RL set and the validation set to parquet in verl's RL schema.
 
-Output: <out>/train.parquet and <out>/val.parquet (data_source, prompt with the system prompt and
-<image> placeholders, images as {bytes, max_pixels, min_pixels}, ability, reward_model {style: rule,
+Output: <out>/train.parquet and <out>/val.parquet (data_source, prompt = the problem as one user turn with
+<image> placeholders and no system message, as the reference; --system_prompt TEXT adds one, images as {bytes, max_pixels, min_pixels}, ability, reward_model {style: rule,
 ground_truth}, extra_info {index, split, options, prompt_tokens}) with their summaries.
 """
 
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val_split", default=d.val_split, help=f"validation split (default {d.val_split})")
     p.add_argument("--min_pixels", type=int, default=d.min_pixels, help=f"per-image pixel floor (default {d.min_pixels})")
     add_common_args(p)
+    p.set_defaults(system_prompt=None)  # the reference's RL prompt has no system message of its own
     args = p.parse_args(argv)
 
     def convert() -> list[dict]:

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from GRPO.convert import convert_rl, schema
+from recipes.config import SYSTEM_PROMPT
 
 TINY_MAX, TINY_MIN = 200704, 3136
 
@@ -16,7 +17,7 @@ TINY_MAX, TINY_MIN = 200704, 3136
 def converted(tiny_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("rl_data")
     kw = dict(model_path=str(tiny_world.model), max_pixels=TINY_MAX, min_pixels=TINY_MIN, max_prompt_length=1024,
-              progress=False)
+              progress=False, system_prompt=SYSTEM_PROMPT)  # the named option (data.rl_system_prompt=true)
     train = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "train", num_workers=2, **kw)
     val = convert_rl("tiny:geometry3k", str(tiny_world.datasets["geometry3k"]), "test", out, "val",
                      num_workers=1, **kw)
