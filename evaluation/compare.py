@@ -11,7 +11,6 @@ reflection share with accuracy with / without reflection (evaluation/reflection.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -201,11 +200,7 @@ def render_markdown(labels: Sequence[str], results: Sequence[dict[str, Any]], ba
 
 def render_plot(labels: Sequence[str], results: Sequence[dict[str, Any]], preset: str) -> bytes:
     """Grouped bars per benchmark (+ avg of the paper's four): the paper's rows, then every model; PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from evaluation.report import grouped_bars
     from evaluation.score import TITLES
 
     cols = benchmark_columns(results)
@@ -214,22 +209,8 @@ def render_plot(labels: Sequence[str], results: Sequence[dict[str, Any]], preset
         (row.label, [row.scores.get(b, 0.0) for b in cols] + [row.average], False) for row in PAPER_ROWS]
     series += [(label, [_acc(res, b) or 0.0 for b in cols] + [_avg4(res) or 0.0], True)
                for label, res in zip(labels, results, strict=True)]
-    fig, ax = plt.subplots(figsize=(max(9, 1.6 * len(groups) * len(series) / 4), 4.8))
-    width = 0.85 / len(series)
-    for i, (name, vals, ours) in enumerate(series):
-        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        bars = ax.bar(xs, vals, width, label=name, hatch="//" if ours else None, alpha=1.0 if ours else 0.55)
-        ax.bar_label(bars, fmt="%.0f", fontsize=5, padding=1)
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title(f"{len(labels)} models (eval preset {preset}) beside the paper")
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return grouped_bars(groups, series, f"{len(labels)} models (eval preset {preset}) beside the paper",
+                        ylim=105, value_fmt="%.0f")
 
 
 def compare(inputs: Sequence[str], out_dir: Path, preset: str = "paper", overrides: Sequence[str] = (),

@@ -125,35 +125,39 @@ def render_markdown(results: dict[str, Any], label: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_plot(results: dict[str, Any], label: str) -> bytes:
-    """Grouped bars per benchmark (+ avg): the paper's four rows and ours, as PNG bytes."""
+def grouped_bars(groups: list[str], series: list[tuple[str, list[float], bool]], title: str,
+                 ylim: float = 100, value_fmt: str = "%.1f") -> bytes:
+    """One bar per series in each group, ours hatched (`series`: name, values, is-ours); PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = [TITLES[b] for b in COLUMNS] + ["avg"]
-    series: list[tuple[str, list[float]]] = [
-        (row.label, [row.scores[b] for b in COLUMNS] + [row.average]) for row in PAPER_ROWS
-    ]
-    ours = _ours(results)
-    series.append((f"ours: {label}", [ours[b] or 0.0 for b in COLUMNS] + [results["average"]]))
-    fig, ax = plt.subplots(figsize=(11, 4.8))
-    width = 0.8 / len(series)
-    for i, (name, vals) in enumerate(series):
+    fig, ax = plt.subplots(figsize=(max(11, 1.6 * len(groups) * len(series) / 4), 4.8))
+    width = 0.85 / len(series)
+    for i, (name, vals, ours) in enumerate(series):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        bars = ax.bar(xs, vals, width, label=name, hatch="//" if name.startswith("ours") else None)
-        ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
+        bars = ax.bar(xs, vals, width, label=name, hatch="//" if ours else None, alpha=1.0 if ours else 0.6)
+        ax.bar_label(bars, fmt=value_fmt, fontsize=5 if len(series) > 6 else 6, padding=1)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(f"{label} vs the paper (rule-based scorer)")
-    ax.legend(fontsize=7, ncol=3, loc="upper left")
+    ax.set_ylim(0, ylim)
+    ax.set_title(title)
+    ax.legend(fontsize=6 if len(series) > 6 else 7, ncol=3, loc="upper left")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
+
+
+def render_plot(results: dict[str, Any], label: str) -> bytes:
+    """Grouped bars per benchmark (+ avg): the paper's four rows and ours, as PNG bytes."""
+    groups = [TITLES[b] for b in COLUMNS] + ["avg"]
+    series = [(row.label, [row.scores[b] for b in COLUMNS] + [row.average], False) for row in PAPER_ROWS]
+    ours = _ours(results)
+    series.append((f"ours: {label}", [ours[b] or 0.0 for b in COLUMNS] + [results["average"]], True))
+    return grouped_bars(groups, series, f"{label} vs the paper (rule-based scorer)")
 
 
 def write_reports(out_dir: Path, results: dict[str, Any], label: str) -> dict[str, str]:
