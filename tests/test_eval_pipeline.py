@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
@@ -165,28 +165,19 @@ def test_predictions_append_resume_and_torn_line(tmp_path):
 
 # -- the optional judge over real HTTP -----------------------------------------------------------------
 
-class _JudgeHandler(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint that says 1 when the student's answer line equals the gold line."""
+def _judge_handler() -> type:
+    """The judge stand-in's request handler (tests/fixtures/judge_standin.py): "Judgement: 1" when the
+    student's answer equals the gold."""
+    import importlib.util
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][0]["content"]
-        gold = prompt.split("Ground truth: ")[1].split("\n")[0].split(" ")[0]
-        answer = prompt.split("Student's final answer: ")[1].strip()
-        reply = {"choices": [{"message": {"role": "assistant", "content": f"Judgement: {int(gold == answer)}"}}]}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+    spec = importlib.util.spec_from_file_location("judge_standin", Path(__file__).parent / "fixtures" / "judge_standin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Handler
 
 
 def test_judge_mode_over_http(tmp_path):
-    server = HTTPServer(("127.0.0.1", 0), _JudgeHandler)
+    server = HTTPServer(("127.0.0.1", 0), _judge_handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         items = _items(4)
