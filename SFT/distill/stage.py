@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from evaluation.generate import engine_count
 from recipes.atomic import OutputExistsError
 from recipes.rowdata import BadRowError
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
@@ -29,7 +30,7 @@ def gpu_plan(cfg: DictConfig) -> dict[str, Any]:
     c = cfg.distill
     tp = int(c.tensor_parallel_size)
     gpus = int(cfg.cluster.nproc_per_node) * int(cfg.cluster.nnodes)
-    engines = int(c.engines) if c.engines else max(1, gpus // tp)
+    engines = engine_count(int(c.engines) if c.engines else None, tp, gpus)
     tokens_s = engines * tp * float(c.plan_tokens_per_s_per_gpu)
     mean = min(PLAN_MEAN_RESPONSE_TOKENS, int(c.max_new_tokens))
     responses_s = tokens_s / mean
