@@ -12,7 +12,7 @@ One row per problem::
 
 verl has no data-level pixel limits: qwen_vl_utils reads `max_pixels` / `min_pixels` from each image
 dict, so the paper's limits travel with the images. `options` are parsed with reward_fns' own parser,
-so the reward sees exactly what the converter saw. The machinery is recipes/rowdata.py.
+so the reward sees exactly what the converter saw. The machinery is recipes/data/.
 
 Without a system message, Qwen's chat template inserts its default one (`TEMPLATE_DEFAULT_SYSTEM`), so
 prompt lengths are counted with that text: the count is the length verl will see.
@@ -20,15 +20,15 @@ prompt lengths are counted with that text: the count is the length verl will see
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from recipes.config import MAX_PIXELS, MIN_PIXELS
-from recipes.rowdata import Job, RowSettings, SourceSpec, prepare_row, run_job
+from recipes.data.engine import BATCH_SIZE, Job, run_job
+from recipes.data.reader import SourceSpec
+from recipes.data.rows import RowSettings, prepare_row
 from reward_fns.choices import parse_options
 
-DEFAULT_TRAIN = "WaltonFuture/Multimodal-RL-Data"
-DEFAULT_VAL = "hiyouga/geometry3k"
 ROW_GROUP_ROWS = 256
 TEMPLATE_DEFAULT_SYSTEM = "You are a helpful assistant."
 """The system message Qwen2.5-VL's chat template adds when a conversation has none."""
@@ -92,24 +92,18 @@ class ParquetChunks:
                 writer.write_table(pa.Table.from_batches(buffered, schema=schema()))
 
 
-def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: str, *, model_path: str | None,
-               system_prompt: str | None = None, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIXELS,
-               max_prompt_length: int | None = 2048, on_bad_row: str = "error", num_workers: int = 2,
-               max_rows: int | None = None, batch_size: int = 64, overwrite: bool = False,
-               progress: bool = True) -> dict[str, Any]:
+def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: str, settings: RowSettings, *,
+               batch_size: int = BATCH_SIZE, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Convert `source` (local `path`, split `split`) into `<out_dir>/<name>.parquet`; return the summary.
 
-    `system_prompt=None` (the default) writes the reference's prompt: one user turn, no system message of its
+    `settings.system_prompt=None` writes the reference's prompt: one user turn, no system message of its
     own; a string adds it as the system message (the pipeline's `data.rl_system_prompt=true`)."""
-    if on_bad_row not in ("error", "skip"):
-        raise ValueError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = RowSettings(system_prompt=TEMPLATE_DEFAULT_SYSTEM if system_prompt is None else system_prompt,
-                           extra={"system_message": system_prompt is not None}, max_pixels=max_pixels, min_pixels=min_pixels,
-                           max_prompt_length=max_prompt_length, model_path=model_path)
+    system = settings.system_prompt
+    settings = replace(settings, system_prompt=TEMPLATE_DEFAULT_SYSTEM if system is None else system,
+                       extra={"system_message": system is not None})
     job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name=name, suffix=".parquet",
-              row_fn=rl_row, writer=ParquetChunks(), settings=settings, on_bad_row=on_bad_row,
-              num_workers=num_workers, max_rows=max_rows, batch_size=batch_size, overwrite=overwrite,
+              row_fn=rl_row, writer=ParquetChunks(), settings=settings, batch_size=batch_size, overwrite=overwrite,
               progress=progress)
     return run_job(job)

@@ -12,7 +12,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recipes.atomic import OutputExistsError
-from recipes.rowdata import BadRowError
+from recipes.data.errors import BadRowError
+from recipes.data.rows import RowSettings
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 
 
@@ -55,15 +56,13 @@ class RLDataStage(Stage):
         from GRPO.convert import convert_rl
 
         d = ctx.cfg.data
-        common = dict(model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=rl_system_prompt(ctx.cfg),
-                      max_pixels=int(d.max_pixels), min_pixels=int(d.min_pixels),
-                      max_prompt_length=d.max_prompt_length, on_bad_row=str(d.on_bad_row),
-                      num_workers=int(d.num_workers), max_rows=d.max_rows)
+        settings = RowSettings.from_data(d, ctx.resolve(str(ctx.cfg.model.path)),
+                                         system_prompt=rl_system_prompt(ctx.cfg))
         try:
             train = convert_rl(str(d.rl_source), ctx.resolve(str(d.rl_source)), str(d.rl_split), ctx.stage_dir,
-                               "train", **common)
+                               "train", settings)
             val = convert_rl(str(d.val_source), ctx.resolve(str(d.val_source)), str(d.val_split), ctx.stage_dir,
-                             "val", **common)
+                             "val", settings)
         except (BadRowError, OutputExistsError) as err:
             raise StageError(f"stage 'rl_data': {err}") from err
         out = {"train": train["output"], "val": val["output"], "rows_train": train["rows"],

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recipes.rowdata import typed_parts
+from recipes.data.qwen_vl import typed_parts
 from reward_fns.extract import box_spans
 
 log = logging.getLogger(__name__)

@@ -9,30 +9,31 @@ One line per row::
 
 Every image of a row is kept (the reference kept only the first), as RGB; names are stable
 (`images/<index // 1000>/<index>-<k>.<ext>`), so a resumed run rewrites the same files. The shared
-streaming / validation / resume machinery is recipes/rowdata.py.
+streaming / validation / resume machinery is recipes/data/.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from recipes.atomic import atomic_write_bytes
-from recipes.config import MAX_PIXELS, SYSTEM_PROMPT
-from recipes.rowdata import (
-    QWEN_MIN_PIXELS,
-    Job,
-    RowReject,
-    RowSettings,
-    SourceSpec,
-    prepare_row,
-    run_job,
-)
+from recipes.data.engine import BATCH_SIZE, Job, run_job
+from recipes.data.errors import RowReject
+from recipes.data.qwen_vl import QWEN_MIN_PIXELS
+from recipes.data.reader import SourceSpec
+from recipes.data.rows import RowSettings, prepare_row
 
-DEFAULT_SOURCE = "WaltonFuture/Multimodal-Cold-Start"
 IMAGES_DIR = "images"
+
+
+def sft_settings(data: Any, model_path: str | None, **changes: Any) -> RowSettings:
+    """RowSettings for ms-swift rows from `cfg.data` (see `RowSettings.from_data`). ms-swift gets only
+    MAX_PIXELS, so images are checked against qwen_vl_utils' own floor, not `data.min_pixels`."""
+    return RowSettings.from_data(data, model_path, **{"min_pixels": QWEN_MIN_PIXELS, **changes})
 
 
 def sft_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -> str:
@@ -68,27 +69,18 @@ class JsonlChunks:
                     shutil.copyfileobj(f, out, 1 << 20)
 
 
-def convert_sft(source: str, path: str, split: str, out_dir: str | Path, *, model_path: str | None,
-                system_prompt: str = SYSTEM_PROMPT, max_pixels: int = MAX_PIXELS,
-                min_pixels: int = QWEN_MIN_PIXELS, max_prompt_length: int | None = 2048,
-                on_bad_row: str = "error", num_workers: int = 2, max_rows: int | None = None,
-                batch_size: int = 64, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Convert `source` (local `path`, split `split`) into `<out_dir>/train.jsonl` + `<out_dir>/images/`.
-
-    `min_pixels` defaults to ms-swift's (qwen_vl_utils') floor: the SFT stage sets only MAX_PIXELS.
-    Returns the summary (rows, rejected, rejects file, rows/s, settings hash).
+def convert_sft(source: str, path: str, split: str, out_dir: str | Path, settings: RowSettings, *,
+                batch_size: int = BATCH_SIZE, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Convert `source` (local `path`, split `split`) into `<out_dir>/train.jsonl` + `<out_dir>/images/`
+    with `settings` (`sft_settings`). Returns the summary (rows, rejected, rejects file, rows/s, settings hash).
     """
-    if on_bad_row not in ("error", "skip"):
-        raise ValueError(f"on_bad_row must be 'error' or 'skip', got {on_bad_row!r}")
+    if settings.system_prompt is None:
+        raise ValueError("ms-swift rows need a system prompt (settings.system_prompt is None)")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = RowSettings(system_prompt=system_prompt, max_pixels=max_pixels, min_pixels=min_pixels,
-                           max_prompt_length=max_prompt_length, model_path=model_path,
-                           image_dir=str(out_dir / IMAGES_DIR))
     job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name="train", suffix=".jsonl",
-              row_fn=sft_row, writer=JsonlChunks(), settings=settings, on_bad_row=on_bad_row,
-              num_workers=num_workers, max_rows=max_rows, batch_size=batch_size, overwrite=overwrite,
-              progress=progress, clean_dirs=(IMAGES_DIR,))
+              row_fn=sft_row, writer=JsonlChunks(), settings=replace(settings, image_dir=str(out_dir / IMAGES_DIR)),
+              batch_size=batch_size, overwrite=overwrite, progress=progress, clean_dirs=(IMAGES_DIR,))
     summary = run_job(job)
     summary["images"] = str(out_dir / IMAGES_DIR)
     return summary

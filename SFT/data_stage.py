@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recipes.atomic import OutputExistsError
-from recipes.rowdata import QWEN_MIN_PIXELS, BadRowError
+from recipes.data.errors import BadRowError
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 
 
@@ -45,17 +45,12 @@ class SFTDataStage(Stage):
         )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from SFT.convert import convert_sft
+        from SFT.convert import convert_sft, sft_settings
 
-        d = ctx.cfg.data
         ref, path, split = cold_start_source(ctx)
+        settings = sft_settings(ctx.cfg.data, ctx.resolve(str(ctx.cfg.model.path)))
         try:
-            s = convert_sft(
-                ref, path, split, ctx.stage_dir,
-                model_path=ctx.resolve(str(ctx.cfg.model.path)), system_prompt=str(d.system_prompt),
-                max_pixels=int(d.max_pixels), min_pixels=QWEN_MIN_PIXELS, max_prompt_length=d.max_prompt_length,
-                on_bad_row=str(d.on_bad_row), num_workers=int(d.num_workers), max_rows=d.max_rows,
-            )
+            s = convert_sft(ref, path, split, ctx.stage_dir, settings)
         except (BadRowError, OutputExistsError) as err:
             raise StageError(f"stage 'sft_data': {err}") from err
         out = {"train": s["output"], "images": s["images"], "rows": s["rows"], "rejected": s["rejected"]}

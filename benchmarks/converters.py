@@ -83,10 +83,11 @@ def run_reference(src: Path, out: Path) -> int:
 
 
 def run_ours(src: Path, out: Path, model: str | None, workers: int) -> int:
-    from SFT.convert import convert_sft
+    from recipes.config import DataConfig
+    from SFT.convert import convert_sft, sft_settings
 
-    s = convert_sft("bench", str(src), "train", out, model_path=model, max_pixels=1204224, max_prompt_length=2048,
-                    num_workers=workers, progress=False, batch_size=64)
+    settings = sft_settings(DataConfig(), model, max_pixels=1204224, max_prompt_length=2048, num_workers=workers)
+    s = convert_sft("bench", str(src), "train", out, settings, progress=False, batch_size=64)
     return s["rows"]
 
 

@@ -296,7 +296,7 @@ def _decode(img: Any, item_id: str) -> Any:
 
     from PIL import Image, UnidentifiedImageError
 
-    from recipes.rowdata import to_rgb  # alpha on white, as the training images were converted
+    from recipes.data.images import to_rgb  # alpha on white, as the training images were converted
 
     if isinstance(img, Image.Image):
         return img if img.mode == "RGB" else to_rgb(img)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import socket
@@ -18,12 +17,6 @@ DONE, RUNNING, FAILED = "done", "running", "failed"
 
 class RunLockedError(RuntimeError):
     """Another runner process is working on the same run directory."""
-
-
-def config_hash(obj: Any) -> str:
-    """A stable short hash of a JSON-able config slice."""
-    blob = json.dumps(obj, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def now() -> str:

@@ -15,7 +15,8 @@ from recipes import hub
 from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
 from recipes.config import STAGES
-from recipes.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, config_hash, now
+from recipes.hashing import changed_keys, stable_hash
+from recipes.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
 from recipes.preflight import run_checks
 from recipes.stage import Source, Stage, StageContext, StageError
 from recipes.stages import load_stage
@@ -39,20 +40,6 @@ class StageResult:
 def _slice(cfg: DictConfig, keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
             for k in keys}
-
-
-def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ, with old -> new values (`sft.learning_rate: 1e-05 -> 0.001`)."""
-    out = []
-    for k in sorted(set(old) | set(new), key=str):
-        a, b = old.get(k), new.get(k)
-        if a == b:
-            continue
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _changed_keys(a, b, f"{prefix}{k}.")
-        else:
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
 
 
 def _peak_rss_mb() -> float:
@@ -155,12 +142,12 @@ class Runner:
         for name in self.selected:
             entry = manifest.stage(name)
             new = self._config_of(self.stages[name], manifest, projected)
-            projected[name] = config_hash(new)
+            projected[name] = stable_hash(new)
             if not entry or name in self.cfg.rerun:
                 continue
             if entry.get("config_hash") != projected[name]:
                 old = entry.get("config", {})
-                changed = _changed_keys(old.get("config", {}), new["config"])
+                changed = changed_keys(old.get("config", {}), new["config"])
                 if old.get("upstream") != new["upstream"]:
                     changed.append("(upstream stage outputs)")
                 raise ConfigChangedError(
@@ -187,7 +174,7 @@ class Runner:
         outputs_of = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
         ctx = StageContext(self.cfg, self.run_dir, name, outputs_of, resolved, dry_run=False)
         manifest.update(
-            name, status=RUNNING, config=cfg_slice, config_hash=config_hash(cfg_slice), started=now(),
+            name, status=RUNNING, config=cfg_slice, config_hash=stable_hash(cfg_slice), started=now(),
             attempts=entry.get("attempts", 0) + 1, inputs={d: outputs_of.get(d, {}) for d in stage.depends_on},
         )
         start = time.monotonic()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.config import DataConfig
-from recipes.convert_cli import ERRORS_HELP, add_common_args, local, model_path, run_cli
+from recipes.config import DataConfig, ModelConfig
+from recipes.data.cli import ERRORS_HELP, add_common_args, local, model_path, run_cli, run_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,21 +23,20 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"validation set (default {d.val_source}); 'none' skips it")
     p.add_argument("--val_split", default=d.val_split, help=f"validation split (default {d.val_split})")
     p.add_argument("--min_pixels", type=int, default=d.min_pixels, help=f"per-image pixel floor (default {d.min_pixels})")
-    add_common_args(p)
+    add_common_args(p, d, ModelConfig().path)
     p.set_defaults(system_prompt=None)  # the reference's RL prompt has no system message of its own
     args = p.parse_args(argv)
 
     def convert() -> list[dict]:
         from GRPO.convert import convert_rl
+        from recipes.data.rows import RowSettings
 
-        common = dict(model_path=model_path(args), system_prompt=args.system_prompt, max_pixels=args.max_pixels,
-                      min_pixels=args.min_pixels, max_prompt_length=args.max_prompt_length,
-                      on_bad_row=args.on_bad_row, num_workers=args.num_workers, max_rows=args.max_rows,
-                      batch_size=args.batch_size, overwrite=args.overwrite, progress=not args.no_progress)
+        settings = RowSettings.from_data(args, model_path(args))
         jobs = [(args.source, args.split, "train")]
         if args.val_source.lower() != "none":
             jobs.append((args.val_source, args.val_split, "val"))
-        return [convert_rl(ref, local(ref, "dataset", args.offline), split, args.out, name, **common)
+        return [convert_rl(ref, local(ref, "dataset", args.offline), split, args.out, name, settings,
+                           **run_options(args))
                 for ref, split, name in jobs]
 
     return run_cli(convert)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from recipes.config import DataConfig
-from recipes.convert_cli import ERRORS_HELP, add_common_args, local, model_path, run_cli
-from recipes.rowdata import QWEN_MIN_PIXELS
+from recipes.config import DataConfig, ModelConfig
+from recipes.data.cli import ERRORS_HELP, add_common_args, local, model_path, run_cli, run_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,18 +18,14 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--source", default=d.sft_source, help=f"hub id, local dir or tiny:cold_start (default {d.sft_source})")
     p.add_argument("--split", default=d.sft_split, help=f"split (default {d.sft_split})")
-    add_common_args(p)
+    add_common_args(p, d, ModelConfig().path)
     args = p.parse_args(argv)
 
     def convert() -> list[dict]:
-        from SFT.convert import convert_sft
+        from SFT.convert import convert_sft, sft_settings
 
         return [convert_sft(args.source, local(args.source, "dataset", args.offline), args.split, args.out,
-                            model_path=model_path(args), system_prompt=args.system_prompt,
-                            max_pixels=args.max_pixels, min_pixels=QWEN_MIN_PIXELS,
-                            max_prompt_length=args.max_prompt_length, on_bad_row=args.on_bad_row,
-                            num_workers=args.num_workers, max_rows=args.max_rows, batch_size=args.batch_size,
-                            overwrite=args.overwrite, progress=not args.no_progress)]
+                            sft_settings(args, model_path(args)), **run_options(args))]
 
     return run_cli(convert)
 

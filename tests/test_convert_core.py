@@ -1,4 +1,4 @@
-"""The shared converter machinery (recipes/rowdata.py): validation errors, rejects, resume, overwrite."""
+"""The shared converter machinery (recipes/data/): validation errors, rejects, resume, overwrite."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ from PIL import Image
 
 from GRPO.convert import convert_rl
 from recipes.atomic import OutputExistsError
-from recipes.rowdata import (
-    BadRowError,
-    PromptCounter,
-    RowReject,
-    clean_image,
-    smart_resize,
-    with_placeholders,
-)
-from SFT.convert import convert_sft
+from recipes.config import DataConfig
+from recipes.data.errors import BadRowError, RowReject
+from recipes.data.images import clean_image
+from recipes.data.qwen_vl import PromptCounter, smart_resize
+from recipes.data.rows import RowSettings, with_placeholders
+from SFT.convert import convert_sft, sft_settings
 
 
 def _png(w: int = 64, h: int = 48, mode: str = "RGB") -> bytes:
@@ -44,9 +41,9 @@ def _write(path: Path, rows: list[dict], drop: str | None = None) -> Path:
     return path
 
 
-def _sft(src: Path, out: Path, **kw):
-    kw = {"model_path": None, "num_workers": 1, "progress": False, "batch_size": 16, **kw}
-    return convert_sft("toy", str(src), "train", out, **kw)
+def _sft(src: Path, out: Path, model_path: str | None = None, overwrite: bool = False, **kw):
+    settings = sft_settings(DataConfig(), model_path, **{"num_workers": 1, **kw})
+    return convert_sft("toy", str(src), "train", out, settings, progress=False, batch_size=16, overwrite=overwrite)
 
 
 def test_corrupt_image_names_dataset_split_row_and_column(tmp_path: Path) -> None:
@@ -85,8 +82,8 @@ def test_damaged_pass_through_images_are_rejected(kind: str) -> None:
 def test_missing_column_is_named(tmp_path: Path) -> None:
     src = _write(tmp_path / "d.parquet", _rows(5), drop="answer")
     with pytest.raises(BadRowError, match=r"dataset 'toy' split 'train' column 'answer': missing column"):
-        convert_rl("toy", str(src), "train", tmp_path / "out", "train", model_path=None, num_workers=1,
-                   progress=False)
+        convert_rl("toy", str(src), "train", tmp_path / "out", "train",
+                   RowSettings.from_data(DataConfig(), None, num_workers=1), progress=False)
 
 
 def test_placeholder_mismatch_empty_answer_and_zero_bytes(tmp_path: Path) -> None:

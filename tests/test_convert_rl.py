@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from GRPO.convert import convert_rl, schema
-from recipes.config import SYSTEM_PROMPT
+from recipes.config import SYSTEM_PROMPT, DataConfig
+from recipes.data.rows import RowSettings
 
 TINY_MAX, TINY_MIN = 200704, 3136
 
@@ -16,11 +18,12 @@ TINY_MAX, TINY_MIN = 200704, 3136
 @pytest.fixture(scope="module")
 def converted(tiny_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("rl_data")
-    kw = dict(model_path=str(tiny_world.model), max_pixels=TINY_MAX, min_pixels=TINY_MIN, max_prompt_length=1024,
-              progress=False, system_prompt=SYSTEM_PROMPT)  # the named option (data.rl_system_prompt=true)
-    train = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "train", num_workers=2, **kw)
+    settings = RowSettings.from_data(DataConfig(), str(tiny_world.model), max_pixels=TINY_MAX, min_pixels=TINY_MIN,
+                                     max_prompt_length=1024, system_prompt=SYSTEM_PROMPT,  # data.rl_system_prompt=true
+                                     num_workers=2)
+    train = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "train", settings, progress=False)
     val = convert_rl("tiny:geometry3k", str(tiny_world.datasets["geometry3k"]), "test", out, "val",
-                     num_workers=1, **kw)
+                     replace(settings, num_workers=1), progress=False)
     return out, train, val
 
 

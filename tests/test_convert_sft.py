@@ -7,17 +7,17 @@ import json
 import pytest
 from PIL import Image
 
-from recipes.config import SYSTEM_PROMPT
+from recipes.config import SYSTEM_PROMPT, DataConfig
 from SFT.checks import check_dataset
-from SFT.convert import convert_sft
+from SFT.convert import convert_sft, sft_settings
 
 
 @pytest.fixture(scope="module")
 def converted(tiny_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("sft_data")
     summary = convert_sft("tiny:cold_start", str(tiny_world.datasets["cold_start"]), "train", out,
-                          model_path=str(tiny_world.model), max_pixels=200704, max_prompt_length=1024,
-                          num_workers=2, progress=False)
+                          sft_settings(DataConfig(), str(tiny_world.model), max_pixels=200704,
+                                       max_prompt_length=1024, num_workers=2), progress=False)
     return out, summary
 
 

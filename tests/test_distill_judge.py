@@ -99,7 +99,7 @@ def test_bad_rows_are_named_or_skipped(tiny_world, tmp_path) -> None:
 
     import pyarrow.parquet as pq
 
-    from recipes.rowdata import BadRowError
+    from recipes.data.errors import BadRowError
     from SFT.distill.config import DistillConfig
     from SFT.distill.run import SourceRef, distill
 

@@ -3,12 +3,15 @@ prompt as a named option, and prompt lengths counted as verl will see them (Qwen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from GRPO.convert import convert_rl
 from GRPO.data_stage import rl_system_prompt
 from recipes.compose import compose
-from recipes.config import SYSTEM_PROMPT
+from recipes.config import SYSTEM_PROMPT, DataConfig
+from recipes.data.rows import RowSettings
 
 TINY_MAX, TINY_MIN = 200704, 3136
 
@@ -21,11 +24,11 @@ def test_the_recipes_default_to_the_reference_prompt_and_name_the_option():
 @pytest.fixture(scope="module")
 def converted(tiny_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("rl_prompts")
-    kw = dict(model_path=str(tiny_world.model), max_pixels=TINY_MAX, min_pixels=TINY_MIN, max_prompt_length=1024,
-              progress=False, num_workers=1, max_rows=12)
-    plain = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "plain", system_prompt=None, **kw)
-    sft = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "sft", system_prompt=SYSTEM_PROMPT,
-                     **kw)
+    settings = RowSettings.from_data(DataConfig(), str(tiny_world.model), max_pixels=TINY_MAX, min_pixels=TINY_MIN,
+                                     max_prompt_length=1024, num_workers=1, max_rows=12)
+    plain = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "plain",
+                       replace(settings, system_prompt=None), progress=False)
+    sft = convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", out, "sft", settings, progress=False)
     return out, plain, sft
 
 

@@ -33,10 +33,12 @@ TINY_GRPO = [
 def _rl_parquet(world, out_dir: Path) -> tuple[Path, list[dict]]:
     """A few rows of the tiny RL set through the real rl_data converter (verl's schema)."""
     from GRPO.convert import convert_rl
+    from recipes.config import DataConfig
+    from recipes.data.rows import RowSettings
 
-    summary = convert_rl("tiny:rl", str(world.datasets["rl"]), "train", out_dir, "train", model_path=str(world.model),
-                         max_pixels=200704, min_pixels=3136, max_prompt_length=1024, num_workers=1,
-                         max_rows=ROWS, progress=False)
+    settings = RowSettings.from_data(DataConfig(), str(world.model), system_prompt=None, max_pixels=200704,
+                                     min_pixels=3136, max_prompt_length=1024, num_workers=1, max_rows=ROWS)
+    summary = convert_rl("tiny:rl", str(world.datasets["rl"]), "train", out_dir, "train", settings, progress=False)
     path = Path(summary["output"])
     return path, pq.read_table(path).to_pylist()
 

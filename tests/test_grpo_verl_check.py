@@ -128,11 +128,14 @@ def test_reward_loaded_and_scored_by_verls_reward_manager(setup):
 def test_converter_output_trains_through_verls_dataset_and_reward(setup, tiny_world, tmp_path):
     """GRPO/convert.py's parquet of the tiny RL set -> RLHFDataset -> prompt inputs; its gold scores 1."""
     from GRPO.convert import convert_rl
+    from recipes.config import DataConfig
+    from recipes.data.rows import RowSettings
 
     _, _, config, _, _ = setup
     convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", tmp_path, "train",
-               model_path=str(tiny_world.model), max_pixels=200704, min_pixels=3136, max_prompt_length=1024,
-               num_workers=1, max_rows=4, progress=False)
+               RowSettings.from_data(DataConfig(), str(tiny_world.model), system_prompt=None, max_pixels=200704,
+                                     min_pixels=3136, max_prompt_length=1024, num_workers=1, max_rows=4),
+               progress=False)
     model = model_config(config)
     dataset = load_rl_dataset(config, str(tmp_path / "train.parquet"), model.tokenizer, model.processor)
     assert len(dataset) == 4

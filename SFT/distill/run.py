@@ -9,7 +9,6 @@ policy re-judges the saved responses without sampling again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,19 +19,18 @@ from typing import Any
 
 from evaluation.generate import GenSettings, generate_predictions, read_predictions
 from recipes.atomic import atomic_write_json, atomic_write_text
-from recipes.rowdata import (
+from recipes.data.errors import BadRowError, RowReject
+from recipes.data.images import image_bytes
+from recipes.data.reader import (
     REQUIRED_COLUMNS,
-    BadRowError,
-    RowReject,
-    RowSettings,
     SourceSpec,
     check_columns,
     count_rows,
     data_files,
-    image_bytes,
     iter_raw_batches,
-    prepare_row,
 )
+from recipes.data.rows import RowSettings, prepare_row
+from recipes.hashing import stable_hash
 from SFT.distill.config import BACKENDS, KEEP_POLICIES
 from SFT.distill.judge import Filters, choose, gold_answer, judge
 from SFT.distill.report import ProblemResult, SampleResult, build_report, markdown
@@ -64,10 +62,6 @@ def parse_source(entry: str) -> tuple[str, str]:
     return (ref, split) if sep and ref and split else (entry, "train")
 
 
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 @dataclass
 class Kept:
     """The kept responses of one problem, with what its output rows repeat."""
@@ -78,15 +72,15 @@ class Kept:
     """(sample index, response text)."""
 
 
-def _problems(src: SourceRef, start: int, rows: list[dict], s: RowSettings, on_bad_row: str
+def _problems(src: SourceRef, start: int, rows: list[dict], s: RowSettings
               ) -> tuple[list[Problem], list[dict[str, Any]]]:
-    """Check each raw row (recipes.rowdata.prepare_row); a bad row raises (on_bad_row=error) or is listed."""
+    """Check each raw row (recipes.data.rows.prepare_row); a bad row raises (on_bad_row=error) or is listed."""
     good, bad = [], []
     for i, row in enumerate(rows):
         try:
             p = prepare_row(row, s)
         except RowReject as err:
-            if on_bad_row == "error":
+            if s.on_bad_row == "error":
                 raise BadRowError(src.ref, src.split, start + i, err.column, err.reason) from None
             bad.append({"source": src.label, "row": start + i, "column": err.column, "reason": err.reason})
             continue
@@ -121,13 +115,13 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
     summary_path = out_dir / "distill.summary.json"
     if summary_path.is_file() and (out_dir / OUTPUT).is_file():
         old = json.loads(summary_path.read_text(encoding="utf-8"))
-        if old.get("settings_hash") == _hash(settings):
+        if old.get("settings_hash") == stable_hash(settings, 12):
             log.info("%s: already distilled with the same settings; nothing to do", out_dir)
             return old
-    samples_dir = out_dir / "samples" / _hash(gen_key)
+    samples_dir = out_dir / "samples" / stable_hash(gen_key, 12)
     samples_dir.mkdir(parents=True, exist_ok=True)
     row_settings = RowSettings(system_prompt=system_prompt, max_pixels=max_pixels, min_pixels=min_pixels,
-                               max_prompt_length=None, model_path=None)
+                               max_prompt_length=None, model_path=None, on_bad_row=on_bad_row)
     vllm_kwargs = {"tensor_parallel_size": int(c.tensor_parallel_size),
                    "gpu_memory_utilization": float(c.gpu_memory_utilization), "max_model_len": int(c.max_model_len),
                    "max_images": int(c.max_images)}
@@ -165,7 +159,7 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
                 if marker.is_file():
                     bad = json.loads(marker.read_text(encoding="utf-8"))["bad_rows"]
                 else:
-                    problems, bad = _problems(src, start, rows, row_settings, on_bad_row)
+                    problems, bad = _problems(src, start, rows, row_settings)
                     items = [it for p in problems for it in items_for(p, question_text(p.problem), int(c.k))]
                     s = sample(items, path)
                     stats["generated"] += s["generated"]
@@ -198,7 +192,7 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
     atomic_write_text(out_dir / "report.md", markdown(report))
     summary = {"output": str(out_dir / OUTPUT), "rows": out_rows, "report": str(out_dir / "report.md"),
                "problems": report["overall"]["problems_in"], "acceptance_rate": report["overall"]["acceptance_rate"],
-               "problems_with_kept": report["overall"]["problems_with_kept"], "settings_hash": _hash(settings),
+               "problems_with_kept": report["overall"]["problems_with_kept"], "settings_hash": stable_hash(settings, 12),
                "settings": settings}
     atomic_write_json(summary_path, summary)
     return summary

@@ -31,7 +31,7 @@ class Problem:
     """The problem text as the source has it (with its `<image>` tags): what the student is trained on."""
     gold: str
     images: list[bytes]
-    """Encoded RGB images (checked by recipes.rowdata.prepare_row)."""
+    """Encoded RGB images (checked by recipes.data.rows.prepare_row)."""
 
     @property
     def key(self) -> str:

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from evaluation.generate import engine_count
 from recipes.atomic import OutputExistsError
-from recipes.rowdata import BadRowError
+from recipes.data.errors import BadRowError
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 from SFT.distill.run import OUTPUT, SourceRef, distill, parse_source
 from SFT.distill.templates import get_template

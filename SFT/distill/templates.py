@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recipes.rowdata import IMAGE_TAG
+from recipes.data.qwen_vl import IMAGE_TAG
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """What the two converter CLIs (scripts/convert_sft_data.py, scripts/convert_rl_data.py) share:
-common flags with defaults from recipes.config, source resolution, error reporting."""
+common flags (defaults from the `DataConfig` and model path the script passes in), source resolution,
+error reporting."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from recipes.atomic import OutputExistsError
-from recipes.config import DataConfig, ModelConfig
+from recipes.data.engine import BATCH_SIZE
+from recipes.data.errors import BadRowError
 from recipes.hub import SourceError, resolve
-from recipes.rowdata import BadRowError
 from recipes.stage import Source
 
 ERRORS_HELP = """\
@@ -24,11 +25,12 @@ A rerun after an interruption resumes; a finished output made with other setting
 --overwrite is given."""
 
 
-def add_common_args(p: argparse.ArgumentParser) -> None:
-    d, m = DataConfig(), ModelConfig()
+def add_common_args(p: argparse.ArgumentParser, d: Any, model: str) -> None:
+    """The flags both converters take; `d` (the pipeline's DataConfig) and `model` (its model path) give
+    the defaults, so a command line converts as the pipeline does."""
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--model", default=m.path, help="model whose tokenizer / processor count prompt tokens: hub id, "
-                   f"local dir or tiny:model (default {m.path}); 'none' skips the token check")
+    p.add_argument("--model", default=model, help="model whose tokenizer / processor count prompt tokens: hub id, "
+                   f"local dir or tiny:model (default {model}); 'none' skips the token check")
     p.add_argument("--system_prompt", default=d.system_prompt, help="system prompt (default: the paper's)")
     p.add_argument("--max_pixels", type=int, default=d.max_pixels, help=f"per-image pixel ceiling (default {d.max_pixels})")
     p.add_argument("--max_prompt_length", type=int, default=d.max_prompt_length,
@@ -37,7 +39,8 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
                    help="stop at the first bad row, or write it to the rejects file and go on (default error)")
     p.add_argument("--num_workers", type=int, default=d.num_workers, help=f"worker processes (default {d.num_workers})")
     p.add_argument("--max_rows", type=int, default=d.max_rows, help="convert only the first N rows")
-    p.add_argument("--batch_size", type=int, default=64, help="rows per batch / output chunk (default 64)")
+    p.add_argument("--batch_size", type=int, default=BATCH_SIZE,
+                   help=f"rows per batch / output chunk (default {BATCH_SIZE})")
     p.add_argument("--overwrite", action="store_true", help="replace a finished output made with other settings")
     p.add_argument("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE=1 does too)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
@@ -50,6 +53,11 @@ def local(ref: str, kind: str, offline: bool) -> str:
 
 def model_path(args: argparse.Namespace) -> str | None:
     return None if args.model.lower() == "none" else local(args.model, "model", args.offline)
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The converters' keyword arguments that are not row settings."""
+    return {"batch_size": args.batch_size, "overwrite": args.overwrite, "progress": not args.no_progress}
 
 
 def run_cli(convert: Callable[[], list[dict[str, Any]]]) -> int:
