@@ -2,7 +2,7 @@
 project's evaluation code, and measure agreement with their official verdicts.
 
 Items are built from each repository's own data (MathVista `data/testmini.json` + `data/query.json`,
-MATH-V `data/test.jsonl`) with `evaluation.benchmarks.item_from_row`; responses and official verdicts come
+MATH-V `data/test.jsonl`) with `evaluation.bench_data.item_from_row`; responses and official verdicts come
 from MathVista `results/*/output_*.json` (`response`, GPT `extraction`, `true_false`) and MATH-V
 `outputs/**/*.jsonl` (`response`, `model_answer`, `correct`). Three readings are graded by
 `evaluation.score.score_row`:
@@ -77,7 +77,7 @@ def _truth(v: Any) -> bool:
 
 def _items(name: str, rows: list[dict[str, Any]], source: str, key: str) -> dict[str, dict[str, Any]]:
     """Native id -> item record, through the evaluation's loader; rows it reports are printed."""
-    from evaluation.benchmarks import iter_items
+    from evaluation.bench_data import iter_items
 
     skipped: list = []
     items = {it.meta["native_id"]: it.record() for it in iter_items(name, rows, source, skipped=skipped)}

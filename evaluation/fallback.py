@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from evaluation.benchmarks import LETTERS
+from reward_fns.choices import LETTERS
 
 _ANSWER_IS_RE = re.compile(
     r"(?:final\s+answer|answer|correct\s+(?:option|choice))\s*(?:is|would\s+be|should\s+be|[:：])\s*[:：]?\s*"

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from evaluation.benchmarks import Item
+from evaluation.bench_data import Item
 
 log = logging.getLogger(__name__)
 

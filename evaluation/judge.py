@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks import LETTERS
+from reward_fns.choices import LETTERS
 from reward_fns.grader import extract_answer
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks import Item
+from evaluation.bench_data import Item
 from evaluation.generate import Backend, Generation, GenSettings, prediction_row, read_predictions
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks import Item, Skipped, load_items
+from evaluation.bench_data import Item, Skipped, load_items
 from evaluation.generate import (
     EngineSpec,
     GenerationError,

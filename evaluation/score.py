@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from evaluation.benchmarks import LETTERS
 from evaluation.fallback import fallback_answer
+from reward_fns.choices import LETTERS
 from reward_fns.grader import extract_answer, grade_answer
 
 SCORER = "rule: reward_fns.grader (last \\boxed{} else <answer>; letters, option texts, numbers, math-verify)"

@@ -8,8 +8,11 @@ from reward_fns.normalize import unwrap_macros
 
 LETTERS = "ABCDEFGHIJ"
 MAX_PROBLEM_CHARS = 20000
-# An option marker: ``(A)``, ``A.``, ``A)``, ``A:``, ``[A]`` at a line start or after whitespace.
-_MARKER_RE = re.compile(r"(?:(?<=\s)|^)(?:\(([A-J])\)|\[([A-J])\]|([A-J])[.:：)])(?=\s|$)", re.MULTILINE)
+# An option marker: ``(A)``, ``（A）``, ``[A]``, or a letter and a stop (``A.``, ``A:``, ``A)``, ``A．``, ``A、``,
+# ``A .``), at the start or after whitespace, ``;`` or ``,`` ("A. 8 cm;B. 10 cm", "A:40°\nB:50°", "(A) 3 (B) 4").
+_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，]))(?:[(（]([A-J])[)）]|\[([A-J])\]|([A-J])\s*[.:：)．、])")
+_EMPTY_AFTER_RE = re.compile(r"\s*(?:[;；]|$)")
+_MAX_LETTER_GAP = 2
 _PREFIX_RE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*",
                         re.IGNORECASE)
 # One letter, optionally bracketed, optionally followed by a separator and the option's content.
@@ -25,32 +28,46 @@ _MULTI_RE = re.compile(r"^[(\[]?[A-J][)\]]?(?:\s*(?:,|;|/|&|\band\b|\bor\b)?\s*[
 
 
 def parse_options(problem: str | None) -> list[str] | None:
-    """Option texts listed in ``problem`` ("Choices: (A) 3 (B) 4", "A. 3\\nB. 4", ...), or None.
+    """Option texts listed in ``problem`` ("Choices: (A) 3 (B) 4", "A. 8 cm; B. 10 cm", "A:40°\\nB:50°"), A first;
+    None without at least two.
 
-    The last run of consecutive markers starting at A wins; at least two options are needed.
+    The last run of markers starting at A wins; the last option ends at its line's end. Real We-Math quirks:
+    a "marker" with nothing after it before the next ``;`` is text (``around point ;O.;B. ...``), and a chain
+    may skip up to two letters after a ``;`` (``C. No.; F. No correct answer``): the skipped letters get empty
+    texts, so every letter keeps its written meaning.
     """
-    if not problem:
+    if not isinstance(problem, str) or not problem.strip():
         return None
     text = problem[-MAX_PROBLEM_CHARS:]
-    chains: list[list[tuple[int, int]]] = []  # per chain: (marker start, content start)
+    chain: list[re.Match[str] | None] = []
+    best: list[re.Match[str] | None] = []
     for m in _MARKER_RE.finditer(text):
-        letter = m.group(1) or m.group(2) or m.group(3)
-        idx = LETTERS.index(letter)
+        if _EMPTY_AFTER_RE.match(text, m.end()):
+            continue
+        idx = LETTERS.index(m.group(1) or m.group(2) or m.group(3))
         if idx == 0:
-            chains.append([(m.start(), m.end())])
-        elif chains and len(chains[-1]) == idx:
-            chains[-1].append((m.start(), m.end()))
-    chains = [c for c in chains if len(c) >= 2]
-    if not chains:
+            chain = [m]
+        elif chain and idx == len(chain):
+            chain.append(m)
+        elif chain and len(chain) < idx <= len(chain) + _MAX_LETTER_GAP and text[:m.start()].rstrip().endswith(
+                (";", "；")):
+            chain += [None] * (idx - len(chain)) + [m]
+        else:
+            continue
+        if len(chain) >= 2:
+            best = list(chain)
+    if len(best) < 2:
         return None
-    chain = chains[-1]
     options = []
-    for k, (_, content_start) in enumerate(chain):
-        end = chain[k + 1][0] if k + 1 < len(chain) else len(text)
-        content = text[content_start:end]
-        if k + 1 == len(chain):
+    for k, m in enumerate(best):
+        if m is None:
+            options.append("")
+            continue
+        nxt = next((x for x in best[k + 1:] if x is not None), None)
+        content = text[m.end():nxt.start() if nxt is not None else len(text)]
+        if nxt is None:
             content = content.split("\n", 1)[0]
-        options.append(content.strip().rstrip(";,").strip())
+        options.append(content.strip().rstrip(";；,，").strip())
     return options
 
 

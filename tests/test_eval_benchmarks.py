@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.benchmarks import SPECS, BenchmarkError, item_from_row, load_items, parse_option_text
+from evaluation.bench_data import BenchmarkError, item_from_row, load_items
+from evaluation.bench_specs import SPECS
+from reward_fns.choices import parse_options
 
 SPLITS = {"mathvista": "testmini", "wemath": "testmini", "mathverse": "testmini", "mathvision": "test"}
 
@@ -91,8 +93,8 @@ def test_testmini_is_selectable(tiny_world):
     ("(A) 3 (B) 4 (C) 5", ["3", "4", "5"]),
     ("no options here", None),
 ])
-def test_parse_option_text(text, expected):
-    assert parse_option_text(text) == expected
+def test_parse_options(text, expected):
+    assert parse_options(text) == expected
 
 
 def test_bad_rows_say_where_and_what():
@@ -123,7 +125,7 @@ def test_transparent_benchmark_images_are_flattened_on_white_as_in_training() ->
 
     from PIL import Image
 
-    from evaluation.benchmarks import _decode
+    from evaluation.bench_data import _decode
 
     buf = io.BytesIO()
     Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(buf, format="PNG")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import SPECS, item_from_row
+from evaluation.bench_data import item_from_row
+from evaluation.bench_specs import SPECS
 from evaluation.generate import Generation, GenSettings, generate_predictions
 from evaluation.judge import JudgeError, judge_server
 from evaluation.run import compose_eval_config, rescore

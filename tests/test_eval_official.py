@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evaluation.benchmarks import LETTERS, SPECS, BenchmarkError, item_from_row, iter_items, parse_option_text
+from evaluation.bench_data import BenchmarkError, item_from_row, iter_items
+from evaluation.bench_specs import SPECS
 from evaluation.score import score_row
+from reward_fns.choices import LETTERS, parse_options
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # A real option marker: at the start or after `;`, a letter, a stop (ASCII or full-width), then text.
@@ -28,7 +30,7 @@ def test_every_official_wemath_option_string_parses():
     rows = _wemath_options()
     assert len(rows) == 1225  # the distinct strings of the 1,740 testmini rows
     for row_id, text in rows:
-        opts = parse_option_text(text)
+        opts = parse_options(text)
         assert opts is not None and len(opts) >= 2, (row_id, text)
         letters = [m.group(1) for m in _REAL_MARKER.finditer(text)]
         assert LETTERS[len(opts) - 1] == letters[-1], (row_id, text, opts)  # up to the last written letter
@@ -46,7 +48,7 @@ def test_every_official_wemath_option_string_parses():
 ])
 def test_official_wemath_quirks(row_id, expected):
     text = dict(_wemath_options())[row_id]
-    assert parse_option_text(text) == expected
+    assert parse_options(text) == expected
 
 
 def _image() -> Image.Image:

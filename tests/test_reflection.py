@@ -80,7 +80,8 @@ def test_eval_report_has_the_reflection_table(tmp_path) -> None:
 
     from PIL import Image
 
-    from evaluation.benchmarks import SPECS, item_from_row
+    from evaluation.bench_data import item_from_row
+    from evaluation.bench_specs import SPECS
     from evaluation.run import rescore
 
     img = Image.new("RGB", (28, 28))

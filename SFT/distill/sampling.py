@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evaluation.benchmarks import Item
+from evaluation.bench_data import Item
 from evaluation.generate import Backend, Generation, GenSettings, make_backend, render_prompt
 
 log = logging.getLogger(__name__)
