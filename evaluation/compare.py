@@ -273,8 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="any EvalConfig field, e.g. --set limit=100")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from evaluation.backends import GenerationError
     from evaluation.bench_data import BenchmarkError
-    from evaluation.generate import GenerationError
     from recipes.hub import SourceError
 
     try:

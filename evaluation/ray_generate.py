@@ -15,8 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from evaluation.backends import Backend, Generation, GenSettings
 from evaluation.bench_data import Item
-from evaluation.generate import Backend, Generation, GenSettings, prediction_row, read_predictions
+from evaluation.generate import prediction_row, read_predictions
 
 
 class _RayPredictor:

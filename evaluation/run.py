@@ -13,19 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evaluation.backends import GenerationError, GenSettings, make_backend, vllm_available
 from evaluation.bench_data import Item, Skipped, load_items
 from evaluation.generate import (
     EngineSpec,
-    GenerationError,
-    GenSettings,
     engine_count,
     generate_predictions,
     generate_sharded,
     gpu_groups,
-    make_backend,
     read_predictions,
     visible_gpus,
-    vllm_available,
 )
 from evaluation.reflection import reflection_stats
 from evaluation.report import write_reports

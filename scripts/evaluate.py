@@ -148,8 +148,8 @@ def _print_summary(res: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from evaluation.backends import GenerationError
     from evaluation.bench_data import BenchmarkError
-    from evaluation.generate import GenerationError
     from evaluation.judge import JudgeError
     from recipes.hub import SourceError
 

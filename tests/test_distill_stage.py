@@ -86,7 +86,8 @@ def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     import pyarrow.parquet as pq
 
-    from evaluation.generate import GenSettings, read_predictions
+    from evaluation.backends import GenSettings
+    from evaluation.generate import read_predictions
     from evaluation.ray_generate import ray_generate
     from SFT.distill.sampling import Problem, backend_factory, items_for
 

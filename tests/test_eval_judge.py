@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.backends import Generation, GenSettings
 from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
-from evaluation.generate import Generation, GenSettings, generate_predictions
+from evaluation.generate import generate_predictions
 from evaluation.judge import JudgeError, judge_server
 from evaluation.run import compose_eval_config, rescore
 

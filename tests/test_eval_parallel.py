@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from evaluation.generate import GenerationError, engine_count, gpu_groups, part_path, read_predictions
+from evaluation.backends import GenerationError
+from evaluation.generate import engine_count, gpu_groups, part_path, read_predictions
 from evaluation.run import PREDICTIONS, compose_eval_config, evaluate, hub_resolver
 
 SETTINGS = ["limit=2", "max_new_tokens=4", "batch_size=1", "benchmarks=[mathvision,wemath]"]

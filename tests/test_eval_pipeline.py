@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.backends import Generation, GenerationError, GenSettings
 from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
-from evaluation.generate import (
-    Generation,
-    GenerationError,
-    GenSettings,
-    generate_predictions,
-    read_predictions,
-)
+from evaluation.generate import generate_predictions, read_predictions
 from evaluation.run import compare_results, compose_eval_config, evaluate, hub_resolver, rescore
 from recipes.compose import compose
 from recipes.runner import Runner

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from evaluation.backends import GenSettings
 from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
-from evaluation.generate import GenSettings
 from evaluation.run import compare_results, rescore
 from evaluation.score import aggregate, score_rows, strip_unit, wemath_four_dimensional
 

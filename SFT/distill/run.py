@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.generate import GenSettings, generate_predictions, read_predictions
+from evaluation.backends import GenSettings
+from evaluation.generate import generate_predictions, read_predictions
 from recipes.atomic import atomic_write_json, atomic_write_text
 from recipes.data.errors import BadRowError, RowReject
 from recipes.data.images import image_bytes

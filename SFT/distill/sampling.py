@@ -1,4 +1,4 @@
-"""Teacher sampling through the evaluation's generation code (evaluation/generate.py).
+"""Teacher sampling through the evaluation's generation code (evaluation/backends.py).
 
 Each problem becomes k evaluation `Item`s (`<source>/<row>#<j>`) and `generate_predictions` writes their
 responses to a predictions file (fsynced per batch, resumed by id). Backends: evaluation's HF and vLLM
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evaluation.backends import Backend, Generation, GenSettings, make_backend
 from evaluation.bench_data import Item
-from evaluation.generate import Backend, Generation, GenSettings, make_backend, render_prompt
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,7 @@ class NSamples:
         params = [self.inner.params.clone() for _ in firsts]
         for p, idx in zip(params, groups.values()):
             p.n = len(idx)
-        requests = []
-        for it in firsts:
-            req: dict[str, Any] = {"prompt": render_prompt(self.inner.processor, it, self.inner.settings)}
-            if it.images:
-                imgs = it.pil_images()
-                req["multi_modal_data"] = {"image": imgs if len(imgs) > 1 else imgs[0]}
-            requests.append(req)
-        outputs = self.inner.llm.generate(requests, params, use_tqdm=False)
+        outputs = self.inner.llm.generate([self.inner.request(it) for it in firsts], params, use_tqdm=False)
         gens: list[Generation] = [Generation("", "missing", 0, 0)] * len(items)
         for out, idx in zip(outputs, groups.values()):
             for i, c in zip(idx, out.outputs):

@@ -27,7 +27,7 @@ class Template:
 
     @property
     def user_suffix(self) -> str:
-        """What follows the question in the user turn (evaluation.generate's `GenSettings.user_suffix`)."""
+        """What follows the question in the user turn (evaluation.backends' `GenSettings.user_suffix`)."""
         return f"\n\n{self.instruction}" if self.instruction else ""
 
 
