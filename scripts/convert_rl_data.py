@@ -7,23 +7,19 @@ ground_truth}, extra_info {index, split, options, prompt_tokens}) with their sum
 
 from __future__ import annotations
 
-import argparse
-
 from recipes.config import DataConfig, ModelConfig
-from recipes.data.cli import ERRORS_HELP, add_common_args, local, model_path, run_cli, run_options
+from recipes.data.cli import converter_parser, local, model_path, run_cli, run_options
 
 
 def main(argv: list[str] | None = None) -> int:
     d = DataConfig()
-    p = argparse.ArgumentParser(description=__doc__, epilog=ERRORS_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = converter_parser(__doc__, d, ModelConfig().path)
     p.add_argument("--source", default=d.rl_source, help=f"RL set: hub id, local dir or tiny:rl (default {d.rl_source})")
     p.add_argument("--split", default=d.rl_split, help=f"RL split (default {d.rl_split})")
     p.add_argument("--val_source", default=d.val_source,
                    help=f"validation set (default {d.val_source}); 'none' skips it")
     p.add_argument("--val_split", default=d.val_split, help=f"validation split (default {d.val_split})")
     p.add_argument("--min_pixels", type=int, default=d.min_pixels, help=f"per-image pixel floor (default {d.min_pixels})")
-    add_common_args(p, d, ModelConfig().path)
     p.set_defaults(system_prompt=None)  # the reference's RL prompt has no system message of its own
     args = p.parse_args(argv)
 

@@ -6,19 +6,15 @@ Output: <out>/train.jsonl (messages with the system prompt, one <image> tag per 
 
 from __future__ import annotations
 
-import argparse
-
 from recipes.config import DataConfig, ModelConfig
-from recipes.data.cli import ERRORS_HELP, add_common_args, local, model_path, run_cli, run_options
+from recipes.data.cli import converter_parser, local, model_path, run_cli, run_options
 
 
 def main(argv: list[str] | None = None) -> int:
     d = DataConfig()
-    p = argparse.ArgumentParser(description=__doc__, epilog=ERRORS_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = converter_parser(__doc__, d, ModelConfig().path)
     p.add_argument("--source", default=d.sft_source, help=f"hub id, local dir or tiny:cold_start (default {d.sft_source})")
     p.add_argument("--split", default=d.sft_split, help=f"split (default {d.sft_split})")
-    add_common_args(p, d, ModelConfig().path)
     args = p.parse_args(argv)
 
     def convert() -> list[dict]:

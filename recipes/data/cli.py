@@ -13,6 +13,7 @@ from typing import Any
 from recipes.atomic import OutputExistsError
 from recipes.data.engine import BATCH_SIZE
 from recipes.data.errors import BadRowError
+from recipes.data.rows import ON_BAD_ROW
 from recipes.hub import SourceError, resolve
 from recipes.stage import Source
 
@@ -25,9 +26,11 @@ A rerun after an interruption resumes; a finished output made with other setting
 --overwrite is given."""
 
 
-def add_common_args(p: argparse.ArgumentParser, d: Any, model: str) -> None:
-    """The flags both converters take; `d` (the pipeline's DataConfig) and `model` (its model path) give
-    the defaults, so a command line converts as the pipeline does."""
+def converter_parser(description: str, d: Any, model: str) -> argparse.ArgumentParser:
+    """A converter's parser with the flags both converters take; `d` (the pipeline's DataConfig) and `model`
+    (its model path) give the defaults, so a command line converts as the pipeline does."""
+    p = argparse.ArgumentParser(description=description, epilog=ERRORS_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--model", default=model, help="model whose tokenizer / processor count prompt tokens: hub id, "
                    f"local dir or tiny:model (default {model}); 'none' skips the token check")
@@ -35,8 +38,8 @@ def add_common_args(p: argparse.ArgumentParser, d: Any, model: str) -> None:
     p.add_argument("--max_pixels", type=int, default=d.max_pixels, help=f"per-image pixel ceiling (default {d.max_pixels})")
     p.add_argument("--max_prompt_length", type=int, default=d.max_prompt_length,
                    help=f"prompt token limit, images included (default {d.max_prompt_length})")
-    p.add_argument("--on_bad_row", choices=("error", "skip"), default=d.on_bad_row,
-                   help="stop at the first bad row, or write it to the rejects file and go on (default error)")
+    p.add_argument("--on_bad_row", choices=ON_BAD_ROW, default=d.on_bad_row,
+                   help=f"stop at the first bad row, or write it to the rejects file and go on (default {d.on_bad_row})")
     p.add_argument("--num_workers", type=int, default=d.num_workers, help=f"worker processes (default {d.num_workers})")
     p.add_argument("--max_rows", type=int, default=d.max_rows, help="convert only the first N rows")
     p.add_argument("--batch_size", type=int, default=BATCH_SIZE,
@@ -44,6 +47,7 @@ def add_common_args(p: argparse.ArgumentParser, d: Any, model: str) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a finished output made with other settings")
     p.add_argument("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE=1 does too)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    return p
 
 
 def local(ref: str, kind: str, offline: bool) -> str:

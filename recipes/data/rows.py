@@ -49,14 +49,7 @@ class RowSettings:
         resolved model dir; `changes` set fields directly (and are not read from `data`)."""
         names = ("system_prompt", "max_pixels", "min_pixels", "max_prompt_length", "on_bad_row", "max_rows",
                  "num_workers")
-        values = {n: getattr(data, n) for n in names if n not in changes}
-        for n in ("max_pixels", "min_pixels", "num_workers"):
-            if n in values:
-                values[n] = int(values[n])
-        for n in ("system_prompt", "on_bad_row"):
-            if values.get(n) is not None:
-                values[n] = str(values[n])
-        return cls(model_path=model_path, **values, **changes)
+        return cls(model_path=model_path, **{n: getattr(data, n) for n in names if n not in changes}, **changes)
 
     def hashed(self) -> dict[str, Any]:
         """The fields that decide the output (all but `num_workers`)."""
