@@ -190,3 +190,20 @@ def test_prompt_counter_matches_the_real_processor(tiny_world) -> None:
     ids = processor(text=[text], images=[img.resize((w, h))])["input_ids"][0]
     n_img = counter.image_tokens(200, 300, 3136, 200704)[0]
     assert counter.count("Be brief.", "<image>What is 2+2? Options.", [n_img]) == len(ids)
+
+
+def test_row_settings_are_read_once_from_the_data_config() -> None:
+    """Converters take cfg.data's values (no defaults of their own); SFT keeps ms-swift's pixel floor; a bad
+    on_bad_row is named."""
+    from recipes.compose import compose
+    from recipes.data.qwen_vl import QWEN_MIN_PIXELS
+
+    data = compose("qwen2_5_vl_7b", ["data.max_rows=7", "data.on_bad_row=skip"]).data
+    s = RowSettings.from_data(data, "/m")
+    d = DataConfig()
+    assert (s.system_prompt, s.max_pixels, s.min_pixels, s.max_prompt_length, s.num_workers) == (
+        d.system_prompt, d.max_pixels, d.min_pixels, d.max_prompt_length, d.num_workers)
+    assert (s.max_rows, s.on_bad_row, s.model_path) == (7, "skip", "/m") and "num_workers" not in s.hashed()
+    assert sft_settings(data, None).min_pixels == QWEN_MIN_PIXELS
+    with pytest.raises(ValueError, match="on_bad_row must be one of error, skip, got 'ignore'"):
+        RowSettings.from_data(data, None, on_bad_row="ignore")
