@@ -16,8 +16,8 @@ from typing import Any
 
 from GRPO.swift_flags import SwiftConfigError, SwiftPaths, swift_command, warnings
 from recipes.atomic import atomic_write_json
+from recipes.ms_swift import last_checkpoint
 from recipes.stage import StageContext, StageError, StagePlan
-from recipes.swift_checkpoints import last_checkpoint
 
 log = logging.getLogger(__name__)
 

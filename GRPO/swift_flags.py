@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.util
-import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from GRPO import verl_overrides
+from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
 from recipes.stage import Command
-from recipes.swift_cli import flag_value
 
 
 class SwiftConfigError(ValueError):
@@ -62,12 +60,8 @@ def _g(key: str) -> Callable[[DictConfig], Any]:
     return lambda cfg: cfg.grpo[key]
 
 
-def _world(cfg: DictConfig) -> int:
-    return int(cfg.cluster.nproc_per_node) * int(cfg.cluster.nnodes)
-
-
 def on_cpu(cfg: DictConfig) -> bool:
-    return str(cfg.cluster.device) == "cpu"
+    return not on_gpu(cfg.cluster)
 
 
 def uses_vllm(cfg: DictConfig) -> bool:
@@ -93,13 +87,13 @@ def _micro(cfg: DictConfig) -> int:
 
 def _grad_accum(cfg: DictConfig) -> int:
     """Accumulation steps so that one optimizer step sees global_batch_size prompts x rollout_n responses."""
-    per_pass = _micro(cfg) * _world(cfg)
+    per_pass = _micro(cfg) * world_size(cfg.cluster)
     total = _responses_per_update(cfg)
     if per_pass < 1 or total % per_pass:
         raise SwiftConfigError(
             f"grpo.global_batch_size x grpo.rollout_n = {cfg.grpo.global_batch_size} x {cfg.grpo.rollout_n} = {total} "
             f"responses per update is not divisible by micro_batch_size_per_device_for_update x processes = "
-            f"{_micro(cfg)} x {_world(cfg)} = {per_pass}; change one of them"
+            f"{_micro(cfg)} x {world_size(cfg.cluster)} = {per_pass}; change one of them"
         )
     return total // per_pass
 
@@ -369,12 +363,6 @@ MANAGED = {"model", "template", "dataset", "val_dataset", "output_dir", "externa
 """Flags the stage sets from paths, model and data config (an extra_overrides key may not repeat them)."""
 
 
-def swift_executable() -> str:
-    """The `swift` entry point of this Python environment (falls back to PATH)."""
-    local = Path(sys.executable).parent / "swift"
-    return str(local) if local.exists() else (shutil.which("swift") or "swift")
-
-
 def plugin_file() -> Path:
     """GRPO/swift_plugin.py as installed (found through the import system, not a path in the repo)."""
     spec = importlib.util.find_spec("GRPO.swift_plugin")
@@ -416,8 +404,9 @@ def warnings(cfg: DictConfig) -> list[str]:
             text = row.warn(cfg)
             if text:
                 out.append(text)
-    if _world(cfg) > 1 and "deepspeed" not in (cfg.grpo.extra_overrides or {}):
-        out.append(f"{_world(cfg)} processes without grpo.extra_overrides.deepspeed: each GPU holds a full actor, "
+    world = world_size(cfg.cluster)
+    if world > 1 and "deepspeed" not in (cfg.grpo.extra_overrides or {}):
+        out.append(f"{world} processes without grpo.extra_overrides.deepspeed: each GPU holds a full actor, "
                    "reference and optimizer (verl shards them with FSDP); set `deepspeed: zero3` for 7B")
     return out
 
@@ -425,11 +414,7 @@ def warnings(cfg: DictConfig) -> list[str]:
 def environment(cfg: DictConfig) -> dict[str, str]:
     """Environment of the `swift rlhf` process: pixel limits, launcher geometry, wandb project, import path."""
     env = {"MAX_PIXELS": str(cfg.data.max_pixels), "MIN_PIXELS": str(cfg.data.min_pixels),
-           "PYTHONPATH": str(project_root())}
-    if _world(cfg) > 1 or int(cfg.cluster.nproc_per_node) > 1:
-        env.update({"NPROC_PER_NODE": str(cfg.cluster.nproc_per_node), "NNODES": str(cfg.cluster.nnodes),
-                    "NODE_RANK": str(cfg.cluster.node_rank), "MASTER_ADDR": str(cfg.cluster.master_addr),
-                    "MASTER_PORT": str(cfg.cluster.master_port)})
+           "PYTHONPATH": str(project_root()), **torchrun_env(cfg.cluster)}
     if "wandb" in cfg.grpo.loggers:
         env["WANDB_PROJECT"] = str(cfg.grpo.project_name)
     if cfg.hub.offline:

@@ -10,16 +10,13 @@ import dataclasses
 import functools
 import json
 import os
-import shutil
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
 from recipes.stage import Command
-from recipes.swift_cli import flag_value
 
 
 class SFTConfigError(ValueError):
@@ -61,12 +58,6 @@ DIRECT_FIELDS = (
 """SFTConfig fields passed to `swift sft` under the same name (null values are left to ms-swift)."""
 
 
-def swift_executable() -> str:
-    """The `swift` entry point of this Python environment (falls back to PATH)."""
-    local = Path(sys.executable).parent / "swift"
-    return str(local) if local.exists() else (shutil.which("swift") or "swift")
-
-
 @functools.lru_cache(maxsize=1)
 def sft_argument_names() -> frozenset[str]:
     """Every flag `swift sft` accepts: the fields of ms-swift's own `SftArguments` dataclass."""
@@ -77,11 +68,6 @@ def sft_argument_names() -> frozenset[str]:
 
 def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
-def world_size(cluster: DictConfig) -> int:
-    """Training processes across all nodes."""
-    return int(cluster.nproc_per_node) * int(cluster.nnodes)
 
 
 def gradient_accumulation(sft: DictConfig, cluster: DictConfig) -> int:
@@ -127,10 +113,6 @@ def check_extra_args(extra: dict[str, Any]) -> None:
             raise SFTConfigError(f"sft.extra_args: {name!r} is a field of the sft config; set sft.{name} instead")
 
 
-def on_gpu(cluster: DictConfig) -> bool:
-    return str(cluster.device) != "cpu"
-
-
 def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     """The `swift sft` arguments (without the executable) for a composed recipe."""
     sft, model, cluster = cfg.sft, cfg.model, cfg.cluster
@@ -170,12 +152,7 @@ def swift_env(cfg: DictConfig) -> dict[str, str]:
     """Environment for `swift sft`: image pixel ceiling and torchrun geometry from the cluster group."""
     cluster = cfg.cluster
     env = {"MAX_PIXELS": str(cfg.data.max_pixels), "USE_HF": "1"}  # any hub lookup goes to HF, not ModelScope
-    if on_gpu(cluster) or world_size(cluster) > 1:
-        env.update({
-            "NPROC_PER_NODE": str(cluster.nproc_per_node), "NNODES": str(cluster.nnodes),
-            "NODE_RANK": str(cluster.node_rank), "MASTER_ADDR": str(cluster.master_addr),
-            "MASTER_PORT": str(cluster.master_port),
-        })
+    env.update(torchrun_env(cluster))
     if not on_gpu(cluster):
         env["CUDA_VISIBLE_DEVICES"] = ""
     if "wandb" in (cfg.sft.report_to or []) and os.environ.get("WANDB_MODE"):

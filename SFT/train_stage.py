@@ -15,12 +15,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from recipes import ray_launch
-from recipes import swift_checkpoints as ckpts
+from recipes import ms_swift, ray_launch
 from recipes.atomic import atomic_write_text
 from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
 from SFT.checks import check_dataset, check_model_dir
-from SFT.flags import SFTPaths, build_command, gradient_accumulation, on_gpu, world_size
+from SFT.flags import SFTPaths, build_command, gradient_accumulation
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class SFTStage(Stage):
 
     def _paths(self, ctx: StageContext) -> SFTPaths:
         out = ctx.stage_dir / "output"
-        resume = ckpts.last_checkpoint(out)  # read-only: a dry run shows the resume too
+        resume = ms_swift.last_checkpoint(out)  # read-only: a dry run shows the resume too
         return SFTPaths(
             model=_model_path(ctx),
             dataset=ctx.output_of("sft_data", "train"),
@@ -69,14 +68,14 @@ class SFTStage(Stage):
             f"{gradient_accumulation(cfg.sft, cfg.cluster)} accumulation steps",
             f"system prompt written to {paths.system_file}: {cfg.data.system_prompt!r}",
         ]
-        if cfg.sft.deepspeed and not on_gpu(cfg.cluster):
+        if cfg.sft.deepspeed and not ms_swift.on_gpu(cfg.cluster):
             notes.append(f"deepspeed {cfg.sft.deepspeed} dropped: cluster.device=cpu (DeepSpeed needs a GPU)")
         command = build_command(cfg, paths)
         if ray_launch.uses_ray(cfg.cluster):
             notes += ray_launch.layout_notes(cfg.cluster)
             command.env = ray_launch.torchrun_rank_env(command.env, "<k>", "<rank-0 node IP>", "<free port>",
                                                        str((ctx.stage_dir / "ranks").resolve()))
-        elif world_size(cfg.cluster) > 1 or on_gpu(cfg.cluster):
+        elif ms_swift.uses_torchrun(cfg.cluster):
             notes.append(f"torchrun via NPROC_PER_NODE/NNODES: run the same command on each of the "
                          f"{cfg.cluster.nnodes} node(s) with its own cluster.node_rank")
         notes.append("on rerun: resumes from the last complete checkpoint-N in output/ (ms-swift resume)")
@@ -106,10 +105,10 @@ class SFTStage(Stage):
     @staticmethod
     def outputs(cfg: DictConfig, output_dir: Path, rows: int, log_path: Path) -> dict[str, Any]:
         """The manifest entry: the chosen checkpoint for GRPO, plus the last and the best."""
-        last = ckpts.last_checkpoint(output_dir)
+        last = ms_swift.last_checkpoint(output_dir)
         if last is None:
             raise StageError(f"swift sft exited cleanly but wrote no complete checkpoint in {output_dir}")
-        best = ckpts.best_checkpoint(output_dir)
+        best = ms_swift.best_checkpoint(output_dir)
         if cfg.sft.checkpoint == "best" and best is None:
             raise StageError(
                 f"sft.checkpoint=best but no eval loss was recorded in {last}/trainer_state.json "
@@ -118,7 +117,7 @@ class SFTStage(Stage):
         chosen = best if cfg.sft.checkpoint == "best" else last
         return {
             "checkpoint": str(chosen), "last_checkpoint": str(last), "best_checkpoint": str(best or ""),
-            "global_step": ckpts.global_step(last), "train_rows": rows, "output_dir": str(output_dir),
+            "global_step": ms_swift.global_step(last), "train_rows": rows, "output_dir": str(output_dir),
             "log": str(log_path),
         }
 

@@ -19,7 +19,7 @@ from GRPO.swift_flags import (
     warnings,
 )
 from recipes.compose import compose
-from recipes.swift_cli import flag_value
+from recipes.ms_swift import flag_value
 
 PATHS = SwiftPaths(model="/m/sft", train_file="/d/train.parquet", output_dir="/o/ckpt", val_file="/d/val.parquet")
 
