@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from recipes.stage import StageError
 
-REWARD_FILE = Path(__file__).resolve().parent.parent / "reward_fns" / "verl.py"
+REWARD_FILE = Path(__file__).resolve().parent.parent / "reward_fns" / "verl_reward.py"
 """`reward.custom_reward_function.path`: the verl face of reward_fns (it makes the package importable)."""
 REWARD_FN = "compute_score"
 

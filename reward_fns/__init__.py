@@ -1,6 +1,6 @@
 """Rewards for GRPO and grading for evaluation: one grader, three faces. No torch, no GPU, no network.
 
-- verl: ``reward.custom_reward_function.path=reward_fns/verl.py`` (or ``pkg://reward_fns.verl``),
+- verl: ``reward.custom_reward_function.path=reward_fns/verl_reward.py`` (or ``pkg://reward_fns.verl_reward``),
   ``.name=compute_score``, optional ``+reward.custom_reward_function.reward_kwargs.format_weight=0.1``;
   also ``from reward_fns import compute_score``.
 - EasyR1: ``worker.reward.reward_type=batch worker.reward.score_function=reward_fns/easyr1.py:compute_score``.
@@ -12,6 +12,6 @@ processes under a hard limit (``RLCS_REWARD_TIMEOUT`` seconds, default 3; ``RLCS
 """
 
 from reward_fns.grader import Verdict, extract_answer, grade, grade_answer
-from reward_fns.verl import compute_score
+from reward_fns.verl_reward import compute_score
 
 __all__ = ["Verdict", "compute_score", "extract_answer", "grade", "grade_answer"]

@@ -8,16 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_HERE = str(Path(__file__).resolve().parent)
-# swift's import_external_file puts this folder first on sys.path; our verl.py would then shadow verl.
-sys.path[:] = [p for p in sys.path if not p or str(Path(p).resolve()) != _HERE]
-if "reward_fns" not in sys.modules:  # loaded by file path (--external_plugins)
-    sys.path.insert(0, str(Path(_HERE).parent))
+if "reward_fns" not in sys.modules:  # loaded by file path (--external_plugins): make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from swift.rewards import ORM, orms  # noqa: E402
+from swift.rewards import ORM, orms
 
-from reward_fns._faces import score_response  # noqa: E402
-from reward_fns.formatting import format_ok  # noqa: E402
+from reward_fns._faces import score_response
+from reward_fns.formatting import format_ok
 
 
 def _completion_text(c: Any) -> str:

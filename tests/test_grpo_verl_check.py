@@ -76,7 +76,7 @@ def test_paper_overrides_pass_verls_checks(setup):
     assert (config.data.train_batch_size, actor.ppo_mini_batch_size, actor.ppo_micro_batch_size_per_gpu) == (512, 128, 4)
     assert (config.trainer.save_freq, config.trainer.max_actor_ckpt_to_keep, config.trainer.total_epochs) == (5, 7, 2)
     assert list(config.trainer.logger) == ["console", "wandb"]
-    assert config.reward.custom_reward_function.path.endswith("reward_fns/verl.py")
+    assert config.reward.custom_reward_function.path.endswith("reward_fns/verl_reward.py")
 
 
 def test_unknown_key_fails_before_any_gpu(setup):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -13,13 +14,21 @@ from reward_cases import CASES
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def test_no_reward_fns_module_shadows_another_once_its_folder_is_on_sys_path(monkeypatch):
+    """ms-swift's `--external_plugins` puts reward_fns/ first on sys.path: no module name there may be taken."""
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != ROOT / "reward_fns"])
+    names = sorted(p.stem for p in (ROOT / "reward_fns").glob("*.py") if p.stem != "__init__")
+    assert "verl_reward" in names and [n for n in names if importlib.util.find_spec(n) is not None] == []
+
+
 @pytest.mark.slow  # importing swift alone takes 15-50 s on a shared 2-core machine
 def test_swift_plugin_registers_orms_and_scores():
     from swift.rewards import orms
     from swift.utils.utils import import_external_file
 
     import_external_file(str(ROOT / "reward_fns" / "swift_orm.py"))  # what --external_plugins does
-    assert str(ROOT / "reward_fns") not in sys.path  # our verl.py must not shadow the verl package
+    verl = importlib.util.find_spec("verl")  # reward_fns/ is now first on sys.path: verl is still verl
+    assert verl is None or not verl.origin.startswith(str(ROOT / "reward_fns"))
     acc, fmt = orms["rlcs_accuracy"](), orms["rlcs_format"]()
     cases = [c for c in CASES if len(c.full_response) < 2000][:60]
     got = acc(completions=[c.full_response for c in cases], solution=[c.gold for c in cases],

@@ -57,7 +57,7 @@ def _data_proto(tokenizer, cases):
     )
 
 
-@pytest.mark.parametrize("path", [str(ROOT / "reward_fns" / "verl.py"), "pkg://reward_fns.verl"])
+@pytest.mark.parametrize("path", [str(ROOT / "reward_fns" / "verl_reward.py"), "pkg://reward_fns.verl_reward"])
 def test_verl_reward_loop_scores_dataproto(tiny_world, path):
     from verl.experimental.reward_loop import RewardLoopWorker
     from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
@@ -89,7 +89,7 @@ def test_verl_reward_kwargs_reach_the_function(tiny_world):
     from verl.utils import hf_tokenizer
 
     cfg = _compose([
-        f"reward.custom_reward_function.path={ROOT / 'reward_fns' / 'verl.py'}",
+        f"reward.custom_reward_function.path={ROOT / 'reward_fns' / 'verl_reward.py'}",
         "+reward.custom_reward_function.reward_kwargs.format_weight=0.5",
         f"actor_rollout_ref.model.path={tiny_world.model}",
     ])

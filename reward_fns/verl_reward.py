@@ -1,4 +1,4 @@
-"""verl face: ``custom_reward_function.path=reward_fns/verl.py`` (or ``pkg://reward_fns.verl``),
+"""verl face: ``custom_reward_function.path=reward_fns/verl_reward.py`` (or ``pkg://reward_fns.verl_reward``),
 ``custom_reward_function.name=compute_score``; ``reward_kwargs`` may set ``format_weight`` / ``timeout``."""
 
 from __future__ import annotations
