@@ -1,7 +1,8 @@
 """The `grpo` stage with `grpo.backend=swift`: ms-swift 4.6 GRPO on one node, no Ray; runs on a CPU.
 
 GRPO/train_stage.py dispatches here. The command comes from GRPO/swift_flags.py (the one flag map); ms-swift
-reads the rl_data parquet (verl's schema) directly and scores with reward_fns through GRPO/swift_plugin.py.
+reads the rl_data parquet (verl's schema) directly and scores with reward_fns/swift_orm.py (reward_fns' ms-swift
+face).
 Checkpoints land in `<stage_dir>/checkpoints/checkpoint-N` (Hugging Face layout); a rerun resumes from the
 newest one. Outputs: `checkpoint` (newest checkpoint-N), `reward_mean` (per step), `log`.
 """

@@ -35,9 +35,9 @@ ALL_TOKENS_TOP_K = 1_000_000
 transformers engine turns `top_k=-1` into "use the model's generation_config", which for Qwen2.5-VL-Instruct
 is `top_k=1` (greedy: every response of a group identical, every advantage zero)."""
 
-REWARD_ACCURACY = "rlcs_verl_accuracy"
-REWARD_FORMAT = "rlcs_verl_format"
-"""ORM names registered by GRPO/swift_plugin.py (reward_fns' ms-swift face reading verl's parquet columns)."""
+REWARD_ACCURACY = "rlcs_accuracy"
+REWARD_FORMAT = "rlcs_format"
+"""ORM names registered by reward_fns/swift_orm.py (reward_fns' ms-swift face; it reads verl's parquet columns)."""
 
 
 @dataclass(frozen=True)
@@ -364,15 +364,15 @@ MANAGED = {"model", "template", "dataset", "val_dataset", "output_dir", "externa
 
 
 def plugin_file() -> Path:
-    """GRPO/swift_plugin.py as installed (found through the import system, not a path in the repo)."""
-    spec = importlib.util.find_spec("GRPO.swift_plugin")
+    """reward_fns/swift_orm.py as installed (found through the import system, not a path in the repo)."""
+    spec = importlib.util.find_spec("reward_fns.swift_orm")
     if spec is None or spec.origin is None:
-        raise SwiftConfigError("GRPO.swift_plugin is not importable: is the project installed?")
+        raise SwiftConfigError("reward_fns.swift_orm is not importable: is the project installed?")
     return Path(spec.origin)
 
 
 def project_root() -> Path:
-    """The directory holding the `reward_fns` and `GRPO` packages (put on the child's PYTHONPATH)."""
+    """The directory holding the `reward_fns` package (put on the child's PYTHONPATH)."""
     return plugin_file().parent.parent
 
 

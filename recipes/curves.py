@@ -43,7 +43,7 @@ GRPO_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 """Backend -> curve -> metric keys (case-insensitive regexes, first found wins): ms-swift 4.6 GRPO (its
-accuracy is `rewards/<ORM class>/mean`, e.g. `rewards/VerlAccuracy/mean`) and verl 0.9.1 names."""
+accuracy is `rewards/<ORM class>/mean`, e.g. `rewards/RLCSAccuracy/mean`) and verl 0.9.1 names."""
 
 SFT_KEYS: dict[str, tuple[str, ...]] = {
     "loss": ("loss",), "token accuracy": ("token_acc",), "eval loss": ("eval_loss",),

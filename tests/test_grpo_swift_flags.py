@@ -1,4 +1,4 @@
-"""The ms-swift GRPO flag map: the 7B command against the parity table, refusals, warnings, the reward plugin."""
+"""The ms-swift GRPO flag map: the 7B command against the parity table, refusals, warnings."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_7b_command_matches_parity_table(cfg7b):
         "vllm_gpu_memory_utilization": ["0.6"], "freeze_vit": ["false"], "freeze_aligner": ["false"],
         "save_steps": ["5"], "save_total_limit": ["7"], "seed": ["1"], "loss_type": ["dapo"],
         "kl_in_reward": ["false"], "advantage_estimator": ["grpo"], "scale_rewards": ["group"],
-        "lr_scheduler_type": ["constant"], "reward_funcs": ["rlcs_verl_accuracy"], "bf16": ["true"],
+        "lr_scheduler_type": ["constant"], "reward_funcs": ["rlcs_accuracy"], "bf16": ["true"],
         "model": ["/m/sft"], "dataset": ["/d/train.parquet"], "eval_strategy": ["no"],
         "epsilon": ["0.2"], "epsilon_high": ["0.3"], "vllm_max_num_seqs": ["1024"], "vllm_enforce_eager": ["false"],
         "columns": ['{"prompt": "messages"}'], "report_to": ["wandb"],
@@ -82,7 +82,7 @@ def test_7b_command_matches_parity_table(cfg7b):
     assert "val_dataset" not in flags  # the reference validates only after training, which ms-swift cannot
     assert cmd.env["MAX_PIXELS"] == "1204224" and cmd.env["MIN_PIXELS"] == "262144"
     assert cmd.env["NPROC_PER_NODE"] == "8"
-    assert flags["external_plugins"][0].endswith("GRPO/swift_plugin.py")
+    assert flags["external_plugins"][0].endswith("reward_fns/swift_orm.py")
 
 
 def test_every_grpo_setting_is_in_the_parity_table():
@@ -136,7 +136,7 @@ def test_settings_swift_cannot_honour_are_refused(overrides, message):
 def test_format_weight_becomes_two_weighted_rewards():
     cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.format_weight=0.25"])
     flags = _flags(swift_command(cfg, PATHS).argv)
-    assert flags["reward_funcs"] == ["rlcs_verl_accuracy", "rlcs_verl_format"]
+    assert flags["reward_funcs"] == ["rlcs_accuracy", "rlcs_format"]
     assert flags["reward_weights"] == ["0.75", "0.25"]
 
 
@@ -152,26 +152,3 @@ def test_validation_needs_the_val_parquet():
     cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.val_freq=-1"])
     flags = _flags(swift_command(cfg, dataclasses.replace(PATHS, val_file=None)).argv)
     assert flags["eval_strategy"] == ["no"] and "val_dataset" not in flags and flags["eval_on_start"] == ["false"]
-
-
-# -- the reward plugin on verl's columns (real ms-swift ORM base class, real grader) ------------------------
-def test_plugin_reads_verl_columns_and_grades():
-    from swift.rewards import orms
-
-    import GRPO.swift_plugin as plugin
-
-    orm = orms["rlcs_verl_accuracy"](args=None)
-    completions = ["so \\boxed{52}", "\\boxed{51}", "the answer is \\boxed{D}", "\\boxed{50}"]
-    rewards = orm(
-        completions,
-        reward_model=[{"style": "rule", "ground_truth": "52"}] * 2 + [{"style": "rule", "ground_truth": "D"}] * 2,
-        extra_info=[{"index": 0, "options": []}] * 2 + [{"index": 1, "options": ["49", "56", "54", "50"]}] * 2,
-        trainer_state=None,
-    )
-    assert rewards == [1.0, 0.0, 1.0, 1.0]  # "50" is option D's content
-    assert plugin.verl_columns_to_orm(1, {"reward_model": [{"ground_truth": "3"}], "extra_info": [{}]}) == {
-        "solution": ["3"], "options": [None]}
-    with pytest.raises(ValueError, match=r"completion 0: .* no `ground_truth`"):
-        orm(["\\boxed{1}"], reward_model=[{"style": "rule"}], extra_info=[{}])
-    with pytest.raises(ValueError, match="no `reward_model` column"):
-        orm(["\\boxed{1}"], extra_info=[{}])

@@ -39,3 +39,27 @@ def test_swift_plugin_registers_orms_and_scores():
     assert acc(completions=conversational, solution=["5"]) == [1.0]
     assert fmt(completions=["Adding the two numbers step by step gives " + r"\boxed{5}", r"\boxed{5}\boxed{5}"]) \
         == [1.0, 0.0]
+
+
+@pytest.mark.slow
+def test_accuracy_reads_verl_columns_and_grades():
+    """The rl_data parquet read as is (what the swift backend passes): real ms-swift ORM base class, real grader."""
+    from swift.rewards import orms
+
+    from reward_fns import swift_orm
+
+    orm = orms["rlcs_accuracy"](args=None)
+    completions = ["so \\boxed{52}", "\\boxed{51}", "the answer is \\boxed{D}", "\\boxed{50}"]
+    rewards = orm(
+        completions,
+        reward_model=[{"style": "rule", "ground_truth": "52"}] * 2 + [{"style": "rule", "ground_truth": "D"}] * 2,
+        extra_info=[{"index": 0, "options": []}] * 2 + [{"index": 1, "options": ["49", "56", "54", "50"]}] * 2,
+        trainer_state=None,
+    )
+    assert rewards == [1.0, 0.0, 1.0, 1.0]  # "50" is option D's content
+    assert swift_orm.verl_columns_to_orm(1, {"reward_model": [{"ground_truth": "3"}], "extra_info": [{}]}) == {
+        "solution": ["3"], "options": [None]}
+    with pytest.raises(ValueError, match=r"completion 0: .* no `ground_truth`"):
+        orm(["\\boxed{1}"], reward_model=[{"style": "rule"}], extra_info=[{}])
+    with pytest.raises(ValueError, match="no `reward_model` column"):
+        orm(["\\boxed{1}"], extra_info=[{}])
