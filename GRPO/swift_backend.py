@@ -1,10 +1,10 @@
 """The `grpo` stage with `grpo.backend=swift`: ms-swift 4.6 GRPO on one node, no Ray; runs on a CPU.
 
-GRPO/train_stage.py dispatches here. The command comes from GRPO/swift_flags.py (the one flag map); ms-swift
-reads the rl_data parquet (verl's schema) directly and scores with reward_fns/swift_orm.py (reward_fns' ms-swift
-face).
-Checkpoints land in `<stage_dir>/checkpoints/checkpoint-N` (Hugging Face layout); a rerun resumes from the
-newest one. Outputs: `checkpoint` (newest checkpoint-N), `reward_mean` (per step), `log`.
+GRPO/train_stage.py and GRPO/merge_stage.py dispatch here. The command comes from GRPO/swift_flags.py (the one
+flag map); ms-swift reads the rl_data parquet (verl's schema) directly and scores with reward_fns/swift_orm.py
+(reward_fns' ms-swift face). Checkpoints land in `<stage_dir>/checkpoints/checkpoint-N` (Hugging Face layout); a
+rerun resumes from the newest one. Outputs: `checkpoint` (newest checkpoint-N), `format` (`hf`), `step`,
+`reward_mean` (per step), `log`. The merge stage validates the checkpoint and records it as the model.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from GRPO.swift_flags import SwiftConfigError, SwiftPaths, swift_command, warnings
 from recipes.atomic import atomic_write_json
 from recipes.ms_swift import last_checkpoint
-from recipes.stage import StageContext, StageError, StagePlan
+from recipes.stage import HF_MODEL, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def plan(ctx: StageContext, model: str, out: Path) -> StagePlan:
         raise StageError(f"stage 'grpo' (backend swift): {err}") from err
     notes.insert(0, "ms-swift GRPO on one node (no Ray); resumes from the newest checkpoint-N on rerun")
     return StagePlan(commands=[cmd], notes=notes,
-                     outputs={"checkpoint": str(out / "checkpoint-<N>"), "reward_mean": "[per step]",
-                              "log": str(ctx.stage_dir / "log.txt")})
+                     outputs={"checkpoint": str(out / "checkpoint-<N>"), "format": HF_MODEL,
+                              "reward_mean": "[per step]", "log": str(ctx.stage_dir / "log.txt")})
 
 
 def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
@@ -72,9 +72,24 @@ def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
     log.info("grpo (swift): reward mean per step %s", [round(r, 4) for r in rewards])
     summary = {"checkpoint": str(ckpt), "reward_mean": rewards, "validation": info}
     atomic_write_json(ctx.stage_dir / SUMMARY, summary)
-    return {"checkpoint": str(ckpt), "reward_mean": rewards,
-            "reward_mean_last": rewards[-1] if rewards else None, "steps": info["step"],
-            "log": str(ctx.stage_dir / "log.txt")}
+    return {"checkpoint": str(ckpt), "format": HF_MODEL, "step": info["step"], "reward_mean": rewards,
+            "reward_mean_last": rewards[-1] if rewards else None, "log": str(ctx.stage_dir / "log.txt")}
+
+
+# -- merge stage entry points: the checkpoint already is a Hugging Face model ---------------------------
+def hf_model_plan(ctx: StageContext, target: Path) -> StagePlan:
+    """No merge: the grpo checkpoint is validated and recorded as the model (`target` is not written)."""
+    ckpt = ctx.output_of("grpo", "checkpoint")
+    return StagePlan(notes=[f"validate the ms-swift checkpoint {ckpt} and record it (no merge needed)"],
+                     outputs={"model": ckpt})
+
+
+def hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
+    """Validate the grpo checkpoint (every tensor readable and finite, parameter count equal to the
+    architecture's) and record it as the model; `target` is not written."""
+    info = validate_swift_checkpoint(ctx.output_of("grpo", "checkpoint"))
+    return {"model": info["path"], "checkpoint": info["path"], "step": info["step"],
+            "num_parameters": info["num_parameters"], "dtype": ",".join(info["dtype"])}
 
 
 # -- reading what ms-swift wrote --------------------------------------------------------------------------

@@ -8,10 +8,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recipes.ablation import starts_from
-from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from recipes.stage import HF_MODEL, Source, Stage, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
-
 
 
 def choose_model(ctx: StageContext) -> tuple[str, str]:
@@ -19,15 +18,16 @@ def choose_model(ctx: StageContext) -> tuple[str, str]:
     cfg = ctx.cfg
     if cfg.eval.model:
         return str(cfg.eval.model), "eval.model"
-    producers = starts_from(cfg, "eval")  # merged > GRPO (ms-swift: an HF dir) > SFT > base, per the ablation
+    producers = starts_from(cfg, "eval")  # merged > GRPO > SFT > base, per the ablation
     for stage, key in producers:
         if ctx.has_output(stage, key):
+            fmt = ctx.output_of(stage, "format") if ctx.has_output(stage, "format") else HF_MODEL
+            if fmt != HF_MODEL:
+                raise StageError(
+                    f"{stage} left a {fmt} checkpoint ({ctx.output_of(stage, key)}), not a Hugging Face model: add "
+                    "merge to stages= (or set eval.model) rather than evaluate an older checkpoint by mistake"
+                )
             return ctx.output_of(stage, key), f"{stage}.{key}"
-        if stage == "merge" and ctx.has_output("grpo", "actor"):
-            raise StageError(
-                f"GRPO left FSDP shards ({ctx.output_of('grpo', 'actor')}) but no merged model: add merge to "
-                "stages= (or set eval.model) rather than evaluate an older checkpoint by mistake"
-            )
     if ctx.dry_run:
         for stage, _ in producers:
             if stage in cfg.stages:

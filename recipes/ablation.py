@@ -23,8 +23,8 @@ MODEL_PRODUCERS: dict[str, tuple[tuple[str, str], ...]] = {
     "eval": (("merge", "model"), ("grpo", "checkpoint"), ("sft", "checkpoint")),
 }
 """Stage -> (upstream stage, output key) it may start from, newest first; with none of them in the
-ablation, the stage starts from `model.path` (the base model). verl's GRPO output (FSDP shards) is not a
-model until `merge` ran: the eval stage refuses it (evaluation/stage.py)."""
+ablation, the stage starts from `model.path` (the base model). A checkpoint whose `format` is not a Hugging Face
+model (verl's FSDP shards) is not a model until `merge` ran: the eval stage refuses it (evaluation/stage.py)."""
 
 
 @dataclass(frozen=True)

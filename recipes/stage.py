@@ -69,6 +69,11 @@ class StagePlan:
     notes: list[str] = field(default_factory=list)
 
 
+HF_MODEL = "hf"
+"""The `format` output of a stage whose `checkpoint` is a Hugging Face model directory, the default when a
+stage records no `format` (SFT). Another format (verl's FSDP shards) is not a model until the merge stage ran."""
+
+
 class StageContext:
     """What a stage gets from the runner: config, its directory, earlier outputs, resolved sources."""
 

@@ -107,10 +107,10 @@ def test_model_choice_order(tmp_path):
 
     assert pick({}) == ("tiny:model", "model.path (base model)")
     assert pick({"sft": {"checkpoint": "/s"}}) == ("/s", "sft.checkpoint")
-    assert pick({"sft": {"checkpoint": "/s"}, "grpo": {"checkpoint": "/g"}})[0] == "/g"
-    assert pick({"grpo": {"actor": "/a"}, "merge": {"model": "/m"}})[0] == "/m"
-    with pytest.raises(StageError, match="add merge"):
-        pick({"sft": {"checkpoint": "/s"}, "grpo": {"actor": "/a", "checkpoint_dir": "/c"}})
+    assert pick({"sft": {"checkpoint": "/s"}, "grpo": {"checkpoint": "/g", "format": "hf"}})[0] == "/g"
+    assert pick({"grpo": {"checkpoint": "/a", "format": "verl_fsdp"}, "merge": {"model": "/m"}})[0] == "/m"
+    with pytest.raises(StageError, match=r"grpo left a verl_fsdp checkpoint .*add merge"):
+        pick({"sft": {"checkpoint": "/s"}, "grpo": {"checkpoint": "/a", "format": "verl_fsdp"}})
     explicit = compose("tiny", [f"runs_dir={tmp_path}", "eval.model=org/x"])
     assert pick({"merge": {"model": "/m"}}, explicit) == ("org/x", "eval.model")
 

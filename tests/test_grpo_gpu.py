@@ -45,7 +45,8 @@ def test_tiny_gpu_recipe_trains_saves_merges_and_evaluates(pipeline):
     runs, manifest, seconds, peak = pipeline
     stages = manifest["stages"]
     assert all(stages[s]["status"] == "done" for s in ("sft", "rl_data", "grpo", "merge", "eval"))
-    actor = Path(stages["grpo"]["outputs"]["actor"])
+    actor = Path(stages["grpo"]["outputs"]["checkpoint"])
+    assert stages["grpo"]["outputs"]["format"] == "verl_fsdp" and stages["grpo"]["outputs"]["step"] == 4
     assert actor.parent.name == "global_step_4"  # grpo.max_steps
     assert (actor / "fsdp_config.json").is_file() and (actor / "huggingface" / "config.json").is_file()
     assert list(actor.glob("model_world_size_1_rank_0.pt"))
@@ -67,7 +68,8 @@ def test_same_config_by_hand_adds_no_overhead(pipeline, tmp_path):
     cfg = compose("tiny_gpu", [f"runs_dir={runs}"])
     outputs = {n: e.get("outputs", {}) for n, e in manifest["stages"].items()}
     ctx = StageContext(cfg, runs / "tiny_gpu", "grpo", outputs, {}, dry_run=False)
-    overrides = [o for o in STAGE.overrides(ctx) if not o.startswith("trainer.default_local_dir=")]
+    argv = STAGE.plan(ctx).commands[0].argv  # python -m verl.trainer.main_ppo <overrides>
+    overrides = [o for o in argv[3:] if not o.startswith("trainer.default_local_dir=")]
     overrides.append(f"trainer.default_local_dir={tmp_path / 'ckpt'}")
     log = tmp_path / "direct.log"
     code, seconds, peak = _run([sys.executable, "-m", "verl.trainer.main_ppo", *overrides], log, timeout=1800,

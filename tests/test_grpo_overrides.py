@@ -119,8 +119,7 @@ def test_validation_cadence_maps_to_test_freq():
 
 
 def test_step_count_comes_from_the_converted_data_and_merge_takes_the_final_step(tmp_path):
-    from GRPO.merge_stage import STAGE as MERGE
-    from GRPO.train_stage import steps_note, training_steps
+    from GRPO.verl_backend import actor_dir, steps_note, training_steps
 
     cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}"])
     assert training_steps(cfg, 31818) == 124 and training_steps(cfg, 1023) == 2
@@ -132,11 +131,12 @@ def test_step_count_comes_from_the_converted_data_and_merge_takes_the_final_step
         actor.mkdir(parents=True)
         (actor / "model_world_size_8_rank_0.pt").write_bytes(b"")
     (tmp_path / "ck" / "latest_checkpointed_iteration.txt").write_text("120")  # a stale tracker
-    grpo = {"grpo": {"checkpoint_dir": str(tmp_path / "ck"), "final_step": 124}}
+    grpo = {"grpo": {"checkpoint": str(tmp_path / "ck" / "global_step_124" / "actor"), "format": "verl_fsdp",
+                     "step": 124}}
     ctx = StageContext(cfg, tmp_path, "merge", grpo, {}, dry_run=False)
-    assert MERGE._actor(ctx).endswith("global_step_124/actor")
+    assert actor_dir(ctx).endswith("global_step_124/actor")
     pinned = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}", "merge.step=120"])
-    assert MERGE._actor(StageContext(pinned, tmp_path, "merge", grpo, {}, dry_run=False)).endswith(
+    assert actor_dir(StageContext(pinned, tmp_path, "merge", grpo, {}, dry_run=False)).endswith(
         "global_step_120/actor")
 
 
@@ -188,16 +188,43 @@ def test_dry_run_prints_the_full_main_ppo_command(capsys, tmp_path, monkeypatch)
 
 def test_cluster_address_joins_that_ray_cluster(tmp_path):
     cfg = compose("qwen2_5_vl_7b", ["cluster=ray", f"runs_dir={tmp_path}"])
-    ctx = StageContext(cfg, tmp_path / "r", "grpo", {}, {}, dry_run=True)
-    assert STAGE.command(ctx).env["RAY_ADDRESS"] == "auto"
-    assert STAGE.plan(ctx).outputs["checkpoint_dir"].endswith("grpo/checkpoints")
+    plan = STAGE.plan(StageContext(cfg, tmp_path / "r", "grpo", {}, {}, dry_run=True))
+    assert plan.commands[0].env["RAY_ADDRESS"] == "auto"
+    assert plan.outputs["checkpoint"].endswith("grpo/checkpoints/global_step_<N>/actor")
+    assert plan.outputs["format"] == "verl_fsdp"
 
 
 def test_actor_model_is_the_sft_checkpoint_when_sft_ran(tmp_path):
     cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}"])
     outputs = {"sft": {"checkpoint": "/ck/sft/checkpoint-9"}, "rl_data": {"train": "/t", "val": "/v"}}
     ctx = StageContext(cfg, tmp_path, "grpo", outputs, {}, dry_run=False)
-    assert "actor_rollout_ref.model.path=/ck/sft/checkpoint-9" in STAGE.overrides(ctx)
+    assert "actor_rollout_ref.model.path=/ck/sft/checkpoint-9" in STAGE.plan(ctx).commands[0].argv
+
+
+@pytest.mark.parametrize("backend", ["verl", "swift"])
+def test_both_backends_plan_the_same_outputs_and_merge_through_the_same_backend(tmp_path, backend):
+    from GRPO.merge_stage import STAGE as MERGE
+
+    cfg = compose("qwen2_5_vl_7b", [f"grpo.backend={backend}", f"runs_dir={tmp_path}"])
+    plan = STAGE.plan(StageContext(cfg, tmp_path, "grpo", {}, {}, dry_run=True))
+    assert {"checkpoint", "format"} <= plan.outputs.keys() and "actor" not in plan.outputs
+    merge = MERGE.plan(StageContext(cfg, tmp_path, "merge", {}, {}, dry_run=True))
+    assert merge.outputs["model"] == {"verl": str(tmp_path / "merge" / "model"), "swift": "<grpo.checkpoint>"}[backend]
+    with pytest.raises(StageError, match=r"grpo\.backend='easyr1': expected one of verl, swift"):
+        STAGE.plan(StageContext(compose("qwen2_5_vl_7b", ["grpo.backend=easyr1"]), tmp_path, "grpo", {}, {},
+                                dry_run=True))
+
+
+def test_dry_run_modules_import_no_torch():
+    """Planning a GRPO run must not pay for torch: GRPO.merger (torch) is imported only when merging."""
+    import subprocess
+    import sys
+
+    code = ("import sys, GRPO.train_stage, GRPO.merge_stage, evaluation.stage; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"
 
 
 def test_swift_backend_dispatch(tmp_path):
@@ -209,7 +236,7 @@ def test_swift_backend_dispatch(tmp_path):
 
 
 def test_verl_on_a_cpu_is_refused_with_the_way_out(tmp_path):
-    cfg = compose("tiny", [f"runs_dir={tmp_path}", "grpo.backend=verl"])
+    cfg = compose("tiny", [f"runs_dir={tmp_path}", "grpo.backend=verl", "stages=[rl_data,grpo]"])
     ctx = StageContext(cfg, tmp_path, "grpo", {"rl_data": {"train": "t", "val": "v"}}, {"tiny:model": "/m"},
                        dry_run=False)
     with pytest.raises(StageError, match=r"grpo\.backend=swift"):
