@@ -75,7 +75,7 @@ def test_tiny_cpu_grpo_two_steps_then_resume(tiny_world, tmp_path, monkeypatch):
 
     # The outputs: the newest checkpoint, the per-step reward means (matching what the reward returned).
     ckpt = Path(out["checkpoint"])
-    assert ckpt.name == "checkpoint-2" and out["steps"] == 2
+    assert ckpt.name == "checkpoint-2" and out["step"] == 2 and out["format"] == "hf"
     assert out["reward_mean"] == pytest.approx(mean_of_calls)
     assert (tmp_path / "tiny" / "grpo" / "log.txt").is_file()
     assert json.loads((tmp_path / "tiny" / "grpo" / "summary.json").read_text())["reward_mean"] == out["reward_mean"]
