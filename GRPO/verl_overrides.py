@@ -1,8 +1,8 @@
 """The one map from our config to verl 0.9.1 `main_ppo` Hydra overrides.
 
-`PARITY` holds every GRPO hyperparameter: the reference EasyR1 key, verl's key, and where our value
-comes from. `verl_overrides` turns it (plus the run's paths and cluster shape) into `key=value` strings;
-GRPO/README.md's parity table is checked against it by tests/test_grpo_overrides.py.
+`PARITY` holds every GRPO hyperparameter verl has a key for: our setting (a config key, or GRPO/parity.py's
+name for a derived one), verl's key, and how our value becomes verl's. `verl_overrides` turns it (plus the
+run's paths and cluster shape) into `key=value` strings. The paper's values are in GRPO/parity.py.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ R = "actor_rollout_ref.rollout"
 
 @dataclass(frozen=True)
 class Row:
-    """One hyperparameter: reference EasyR1 key and value, verl key, and our value's source."""
+    """One hyperparameter: our setting, verl's key, and our value's conversion."""
 
-    reference_key: str
-    reference_value: str
+    key: str
+    """Our config key, or GRPO/parity.py's name for a setting with none (parenthesised)."""
     verl_key: str
     value: Callable[[DictConfig], Any]
+    note: str = ""
+    """How the conversion reads the config, where it is more than a copy."""
 
 
 def _g(key: str) -> Callable[[DictConfig], Any]:
@@ -97,111 +99,77 @@ def _test_freq(cfg: DictConfig) -> int:
 
 
 PARITY: tuple[Row, ...] = (
-    Row("data.max_prompt_length", "2048", "data.max_prompt_length", _d("max_prompt_length")),
-    Row("data.max_response_length", "2048", "data.max_response_length", _g("max_response_length")),
-    Row("data.rollout_batch_size", "512", "data.train_batch_size", _g("rollout_batch_size")),
-    Row("data.seed", "1", "data.seed", _g("seed")),
-    Row("data.image_key", "images", "data.image_key", _const("images")),
-    Row("algorithm.adv_estimator", "grpo", "algorithm.adv_estimator", _g("adv_estimator")),
-    Row("algorithm.use_kl_loss", "true", f"{A}.use_kl_loss", _g("use_kl_loss")),
-    Row("algorithm.kl_penalty", "low_var_kl", f"{A}.kl_loss_type", _g("kl_loss_type")),
-    Row("algorithm.kl_coef", "1.0e-2", f"{A}.kl_loss_coef", _g("kl_coef")),
-    Row("worker.actor.clip_ratio_low", "0.2", f"{A}.clip_ratio_low", _g("clip_ratio_low")),
-    Row("worker.actor.clip_ratio_high", "0.3", f"{A}.clip_ratio_high", _g("clip_ratio_high")),
-    Row("worker.actor.clip_ratio_dual", "3.0", f"{A}.clip_ratio_c", _g("clip_ratio_c")),
-    Row("worker.actor.global_batch_size", "128", f"{A}.ppo_mini_batch_size", _g("global_batch_size")),
-    Row("worker.actor.micro_batch_size_per_device_for_update", "4", f"{A}.ppo_micro_batch_size_per_gpu",
+    Row("data.max_prompt_length", "data.max_prompt_length", _d("max_prompt_length")),
+    Row("grpo.max_response_length", "data.max_response_length", _g("max_response_length")),
+    Row("grpo.rollout_batch_size", "data.train_batch_size", _g("rollout_batch_size")),
+    Row("grpo.seed", "data.seed", _g("seed")),
+    Row("(image column)", "data.image_key", _const("images"), "fixed: the converter's column"),
+    Row("grpo.adv_estimator", "algorithm.adv_estimator", _g("adv_estimator")),
+    Row("grpo.use_kl_loss", f"{A}.use_kl_loss", _g("use_kl_loss")),
+    Row("grpo.kl_loss_type", f"{A}.kl_loss_type", _g("kl_loss_type")),
+    Row("grpo.kl_coef", f"{A}.kl_loss_coef", _g("kl_coef")),
+    Row("grpo.clip_ratio_low", f"{A}.clip_ratio_low", _g("clip_ratio_low")),
+    Row("grpo.clip_ratio_high", f"{A}.clip_ratio_high", _g("clip_ratio_high")),
+    Row("grpo.clip_ratio_c", f"{A}.clip_ratio_c", _g("clip_ratio_c")),
+    Row("grpo.global_batch_size", f"{A}.ppo_mini_batch_size", _g("global_batch_size")),
+    Row("grpo.micro_batch_size_per_device_for_update", f"{A}.ppo_micro_batch_size_per_gpu",
         _g("micro_batch_size_per_device_for_update")),
-    Row("worker.actor.micro_batch_size_per_device_for_experience", "8",
-        f"{R}.log_prob_micro_batch_size_per_gpu", _g("micro_batch_size_per_device_for_experience")),
-    Row("worker.actor.micro_batch_size_per_device_for_experience", "8",
-        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu", _g("micro_batch_size_per_device_for_experience")),
-    Row("worker.actor.max_grad_norm", "1.0", f"{A}.optim.clip_grad", _g("max_grad_norm")),
-    Row("worker.actor.padding_free", "true", "actor_rollout_ref.model.use_remove_padding", _padding_free),
-    Row("(padding_free attention: flash-attn 2)", "flash_attention_2",
-        "+actor_rollout_ref.model.override_config.attn_implementation", attention),
-    Row("worker.actor.model.enable_gradient_checkpointing", "true",
-        "actor_rollout_ref.model.enable_gradient_checkpointing", _g("gradient_checkpointing")),
-    Row("worker.actor.model.freeze_vision_tower", "false", f"{A}.freeze_vision_tower", _freeze_vision_tower),
-    Row("worker.actor.model.model_path", "<SFT checkpoint>", "actor_rollout_ref.model.path",
-        lambda cfg: "<actor model>"),
-    Row("worker.actor.optim.strategy", "adamw", f"{A}.optim.optimizer",
-        lambda cfg: _OPTIMIZERS.get(cfg.grpo.optimizer.lower(), cfg.grpo.optimizer)),
-    Row("worker.actor.optim.lr", "1.0e-6", f"{A}.optim.lr", _g("learning_rate")),
-    Row("worker.actor.optim.weight_decay", "1.0e-2", f"{A}.optim.weight_decay", _g("weight_decay")),
-    Row("worker.actor.optim.lr_warmup_ratio", "0.0", f"{A}.optim.lr_warmup_steps_ratio", _g("warmup_ratio")),
-    Row("worker.actor.offload.offload_params", "true", f"{A}.fsdp_config.param_offload", _g("param_offload")),
-    Row("worker.actor.offload.offload_optimizer", "true", f"{A}.fsdp_config.optimizer_offload",
-        _g("optimizer_offload")),
-    Row("worker.ref.fsdp.enable_cpu_offload", "true", "actor_rollout_ref.ref.fsdp_config.param_offload",
-        _g("ref_param_offload")),
-    Row("worker.rollout.name", "vllm", f"{R}.name", _g("rollout_engine")),
-    Row("worker.rollout.n", "10", f"{R}.n", _g("rollout_n")),
-    Row("worker.rollout.temperature", "0.7", f"{R}.temperature", _g("temperature")),
-    Row("worker.rollout.top_p", "0.99", f"{R}.top_p", _g("top_p")),
-    Row("worker.rollout.gpu_memory_utilization", "0.6", f"{R}.gpu_memory_utilization", _g("gpu_memory_utilization")),
-    Row("worker.rollout.tensor_parallel_size", "2", f"{R}.tensor_model_parallel_size", _g("tensor_parallel_size")),
-    Row("worker.rollout.max_num_seqs", "1024", f"{R}.max_num_seqs", _g("max_num_seqs")),
-    Row("worker.rollout.enforce_eager", "false", f"{R}.enforce_eager", _g("enforce_eager")),
-    Row("worker.rollout.seed", "1", f"{R}.seed", _g("seed")),
-    Row("(vLLM max_model_len = prompt + response)", "4096", f"{R}.max_model_len",
-        lambda cfg: int(cfg.data.max_prompt_length) + int(cfg.grpo.max_response_length)),
-    Row("worker.rollout.val_override_config.temperature", "0.5", f"{R}.val_kwargs.temperature",
-        _g("val_temperature")),
-    Row("worker.rollout.val_override_config.n", "1", f"{R}.val_kwargs.n", _g("val_n")),
-    Row("(val sampling: temperature > 0)", "sampled", f"{R}.val_kwargs.do_sample",
-        lambda cfg: cfg.grpo.val_temperature > 0),
-    Row("(val top_p inherits rollout top_p)", "0.99", f"{R}.val_kwargs.top_p", _g("top_p")),
-    Row("worker.reward.score_function", "math.py:compute_score", "reward.custom_reward_function.path",
-        lambda cfg: str(REWARD_FILE)),
-    Row("worker.reward.score_function", "math.py:compute_score", "reward.custom_reward_function.name",
-        _const(REWARD_FN)),
-    Row("(math.py format weight)", "0 (accuracy only)",
-        "+reward.custom_reward_function.reward_kwargs.format_weight", _g("format_weight")),
-    Row("trainer.total_episodes", "2", "trainer.total_epochs", _g("total_epochs")),
-    Row("trainer.save_freq", "5", "trainer.save_freq", _g("save_freq")),
-    Row("trainer.save_limit", "7", "trainer.max_actor_ckpt_to_keep", _g("save_limit")),
-    Row("trainer.val_freq (+ EasyR1's validation after the last step)", "-1 (once, after training)",
-        "trainer.test_freq", _test_freq),
-    Row("trainer.val_before_train", "false", "trainer.val_before_train", _g("val_before_train")),
-    Row("trainer.logger", "[console, wandb]", "trainer.logger", _g("loggers")),
-    Row("trainer.n_gpus_per_node", "8", "trainer.n_gpus_per_node", lambda cfg: cfg.cluster.nproc_per_node),
-    Row("trainer.nnodes", "1", "trainer.nnodes", lambda cfg: cfg.cluster.nnodes),
+    Row("grpo.micro_batch_size_per_device_for_experience", f"{R}.log_prob_micro_batch_size_per_gpu",
+        _g("micro_batch_size_per_device_for_experience")),
+    Row("grpo.micro_batch_size_per_device_for_experience", "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu",
+        _g("micro_batch_size_per_device_for_experience")),
+    Row("grpo.max_grad_norm", f"{A}.optim.clip_grad", _g("max_grad_norm")),
+    Row("grpo.padding_free", "actor_rollout_ref.model.use_remove_padding", _padding_free,
+        "needs flash_attention_2; false without flash-attn"),
+    Row("grpo.attn_implementation", "+actor_rollout_ref.model.override_config.attn_implementation", attention,
+        "auto: flash-attn if importable, else sdpa; preflight"),
+    Row("grpo.gradient_checkpointing", "actor_rollout_ref.model.enable_gradient_checkpointing",
+        _g("gradient_checkpointing")),
+    Row("grpo.freeze_vision_tower", f"{A}.freeze_vision_tower", _freeze_vision_tower,
+        "true is refused: verl 0.9.1 reads no such key"),
+    Row("(actor model)", "actor_rollout_ref.model.path", lambda cfg: "<actor model>",
+        "sft output `runs/<run>/sft/checkpoint-N`, or `model.path` without SFT"),
+    Row("grpo.optimizer", f"{A}.optim.optimizer", lambda cfg: _OPTIMIZERS.get(cfg.grpo.optimizer.lower(), cfg.grpo.optimizer)),
+    Row("grpo.learning_rate", f"{A}.optim.lr", _g("learning_rate")),
+    Row("grpo.weight_decay", f"{A}.optim.weight_decay", _g("weight_decay")),
+    Row("grpo.warmup_ratio", f"{A}.optim.lr_warmup_steps_ratio", _g("warmup_ratio")),
+    Row("grpo.param_offload", f"{A}.fsdp_config.param_offload", _g("param_offload")),
+    Row("grpo.optimizer_offload", f"{A}.fsdp_config.optimizer_offload", _g("optimizer_offload")),
+    Row("grpo.ref_param_offload", "actor_rollout_ref.ref.fsdp_config.param_offload", _g("ref_param_offload")),
+    Row("grpo.rollout_engine", f"{R}.name", _g("rollout_engine")),
+    Row("grpo.rollout_n", f"{R}.n", _g("rollout_n")),
+    Row("grpo.temperature", f"{R}.temperature", _g("temperature")),
+    Row("grpo.top_p", f"{R}.top_p", _g("top_p")),
+    Row("grpo.gpu_memory_utilization", f"{R}.gpu_memory_utilization", _g("gpu_memory_utilization")),
+    Row("grpo.tensor_parallel_size", f"{R}.tensor_model_parallel_size", _g("tensor_parallel_size")),
+    Row("grpo.max_num_seqs", f"{R}.max_num_seqs", _g("max_num_seqs")),
+    Row("grpo.enforce_eager", f"{R}.enforce_eager", _g("enforce_eager")),
+    Row("grpo.seed", f"{R}.seed", _g("seed")),
+    Row("(vLLM max_model_len)", f"{R}.max_model_len",
+        lambda cfg: int(cfg.data.max_prompt_length) + int(cfg.grpo.max_response_length),
+        "`data.max_prompt_length` + `grpo.max_response_length`"),
+    Row("grpo.val_temperature", f"{R}.val_kwargs.temperature", _g("val_temperature")),
+    Row("grpo.val_n", f"{R}.val_kwargs.n", _g("val_n")),
+    Row("(val sampling)", f"{R}.val_kwargs.do_sample", lambda cfg: cfg.grpo.val_temperature > 0,
+        "`grpo.val_temperature` > 0"),
+    Row("grpo.top_p", f"{R}.val_kwargs.top_p", _g("top_p"), "validation inherits the rollout top_p"),
+    Row("(reward function)", "reward.custom_reward_function.path", lambda cfg: str(REWARD_FILE),
+        "fixed"),
+    Row("(reward function)", "reward.custom_reward_function.name", _const(REWARD_FN), "fixed"),
+    Row("grpo.format_weight", "+reward.custom_reward_function.reward_kwargs.format_weight", _g("format_weight")),
+    Row("grpo.total_epochs", "trainer.total_epochs", _g("total_epochs")),
+    Row("grpo.save_freq", "trainer.save_freq", _g("save_freq")),
+    Row("grpo.save_limit", "trainer.max_actor_ckpt_to_keep", _g("save_limit")),
+    Row("grpo.val_freq", "trainer.test_freq", _test_freq,
+        "with `grpo.val_after_train`: -1 + true -> 1000000000, only verl's last-step validation"),
+    Row("grpo.val_after_train", "trainer.test_freq", _test_freq, "as `grpo.val_freq`"),
+    Row("grpo.val_before_train", "trainer.val_before_train", _g("val_before_train")),
+    Row("grpo.loggers", "trainer.logger", _g("loggers")),
+    Row("cluster.nproc_per_node", "trainer.n_gpus_per_node", lambda cfg: cfg.cluster.nproc_per_node),
+    Row("cluster.nnodes", "trainer.nnodes", lambda cfg: cfg.cluster.nnodes),
 )
-"""Every reference GRPO value with a verl counterpart, in the order the overrides are written."""
+"""Every GRPO setting with a verl key, in the order the overrides are written."""
 
-NO_COUNTERPART: dict[str, str] = {
-    "data.prompt_key problem / data.answer_key answer": "GRPO/convert.py writes verl's schema: `prompt` "
-    "(the problem as one user turn, as the reference builds it) and `reward_model.ground_truth`; verl reads "
-    "`data.prompt_key=prompt`.",
-    "(no system message in RL prompts)": "the reference sends the raw problem as the only user turn; Qwen's "
-    "template adds its default system message. `data.rl_system_prompt=true` writes SFT's system prompt "
-    "instead (a named departure).",
-    "data.max_pixels 1204224 / data.min_pixels 262144": "verl has no data-level pixel limits: the converter "
-    "writes `max_pixels` / `min_pixels` into every image dict of the parquet (qwen_vl_utils honours them).",
-    "data.val_batch_size 500": "deprecated in verl 0.9.1 (the validation set goes to the engine as one batch).",
-    "data.format_prompt (none)": "nothing appended to the problem, as in the reference.",
-    "worker.actor.fsdp.enable_full_shard true": "verl's FSDP shards fully by default (`fsdp_size=-1`).",
-    "worker.actor.fsdp.enable_rank0_init true": "verl's FSDP workers load the weights "
-    "once and start the other ranks empty (meta device) by themselves; no key.",
-    "worker.reward.n 10 (one score per sampled response)": "verl's reward manager scores every one of the "
-    "rollout.n responses; `reward.num_workers` sets its parallelism (`grpo.reward_num_workers`).",
-    "trainer.max_steps (unset)": "`grpo.max_steps` -> `trainer.total_training_steps` (smoke runs only).",
-    "trainer.save_checkpoint_path": "`trainer.default_local_dir` = runs/<run>/grpo/checkpoints.",
-    "(loss aggregation) DIFFERS": "EasyR1 takes the token mean of each micro-batch and averages micro-batches "
-    "(`loss / gradient_accumulation`); verl's `loss_agg_mode=token-mean` divides by the tokens of the whole "
-    "mini-batch, so long and short micro-batches weigh by their tokens. Same on equal-length micro-batches; "
-    "no verl mode reproduces EasyR1's exactly.",
-    "(reference-model dtype) DIFFERS": "EasyR1 keeps the reference model's parameters in bf16; verl's FSDP "
-    "engine keeps them in fp32 (`model_dtype: fp32`) and computes in bf16: same log-probs up to rounding, "
-    "about twice the host memory for the offloaded reference.",
-    "(rollout seed) DIFFERS": "both seed vLLM with 1 (`rollout.seed`), but verl adds each replica's rank, "
-    "so with 4 TP-2 replicas the samples differ from EasyR1's single-engine stream.",
-    "(vLLM chunked prefill) DIFFERS": "EasyR1 passes `enable_chunked_prefill=False` (its comment: a V0-engine "
-    "setting); verl keeps its default `rollout.enable_chunked_prefill: true`, which we leave: it changes how "
-    "prefills are scheduled, not what is sampled.",
-}
-"""Reference keys without a one-to-one verl key, what we do instead, and the differences that remain."""
 
 _SAFE = re.compile(r"^[\w./:@+-]+$")
 

@@ -1,0 +1,36 @@
+"""Generated Markdown in hand-written READMEs: typed reference values shown one way, written between markers.
+
+A generated section sits between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`; `fill_readme`
+replaces what is between them and refuses a README that lacks a marker, so a table is never silently
+dropped. GRPO/parity.py and SFT/parity.py use it for their parity tables.
+"""
+
+from __future__ import annotations
+
+import re
+
+Value = bool | int | float | str | tuple[str, ...] | None
+"""A reference value: what a paper setting holds (a list setting is a tuple, so the table stays frozen)."""
+
+
+def show(value: Value) -> str:
+    """`value` as a table cell: lowercase booleans, `null`, `[a, b]` for lists."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value) + "]"
+    return str(value)
+
+
+def fill_readme(text: str, sections: dict[str, str]) -> str:
+    """`text` with each named section's body replaced by `sections[name]`."""
+    for name, body in sections.items():
+        pattern = re.compile(rf"(<!-- generated:{re.escape(name)} [^\n]*-->\n).*?(\n<!-- /generated:{re.escape(name)} -->)",
+                             re.DOTALL)
+        if not pattern.search(text):
+            raise ValueError(f"README lacks the markers `<!-- generated:{name} ... -->` and "
+                             f"`<!-- /generated:{name} -->` around its generated section")
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text, count=1)
+    return text
