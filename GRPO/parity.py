@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from GRPO import swift_flags, verl_overrides
-from recipes.readme_tables import Value, fill_readme, show
+from recipes.readme_tables import Value, readme_cli, show
 
 README = Path(__file__).resolve().parent / "README.md"
 PROJECT = README.parent.parent
@@ -220,17 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m GRPO.parity [--markdown | --write]`: print the tables, or write them into GRPO/README.md."""
     from recipes.compose import compose
 
-    args = sys.argv[1:] if argv is None else argv
-    sections = readme_sections(compose(RECIPE))
-    if args == ["--write"]:
-        README.write_text(fill_readme(README.read_text(encoding="utf-8"), sections), encoding="utf-8")
-        print(f"wrote {', '.join(sections)} into {README}")
-        return 0
-    if args in ([], ["--markdown"]):
-        print("\n\n".join(sections.values()))
-        return 0
-    print("usage: python -m GRPO.parity [--markdown | --write]", file=sys.stderr)
-    return 2
+    return readme_cli(README, lambda: readme_sections(compose(RECIPE)), argv)
 
 
 if __name__ == "__main__":

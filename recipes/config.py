@@ -13,14 +13,16 @@ from omegaconf import MISSING
 
 from evaluation.config import EvalConfig
 from GRPO.config import GRPOConfig, MergeConfig
+from GRPO.parity import paper as grpo_paper
 from SFT.config import SFTConfig
 from SFT.distill.config import DistillConfig
+from SFT.parity import paper as sft_paper
 
 SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 """The paper's system prompt (reference `SFT/sys_prompt.txt`), used by SFT, GRPO and evaluation."""
-MAX_PIXELS = 1204224
+MAX_PIXELS: int = grpo_paper("data.max_pixels")
 """The paper's per-image pixel ceiling (SFT MAX_PIXELS and GRPO data.max_pixels)."""
-MIN_PIXELS = 262144
+MIN_PIXELS: int = grpo_paper("data.min_pixels")
 """The paper's per-image pixel floor for GRPO (data.min_pixels)."""
 
 STAGES = ("distill", "sft_data", "sft", "rl_data", "grpo", "merge", "eval")
@@ -33,11 +35,11 @@ DEFAULT_STAGES = STAGES[1:]
 class ModelConfig:
     """The base model that stage 1 starts from."""
 
-    path: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    path: str = sft_paper("model.path")
     """Hub id, local directory, or `tiny:model` for the offline tiny Qwen2.5-VL."""
-    template: str = "qwen2_5_vl"
+    template: str = sft_paper("model.template")
     """ms-swift template / model type."""
-    torch_dtype: str = "bfloat16"
+    torch_dtype: str = sft_paper("model.torch_dtype")
     """Training dtype (`float32` on CPU)."""
 
 
@@ -62,7 +64,7 @@ class DataConfig:
     reference): the raw problem as one user turn; Qwen's chat template then adds its default system."""
     max_pixels: int = MAX_PIXELS
     min_pixels: int = MIN_PIXELS
-    max_prompt_length: int = 2048
+    max_prompt_length: int = grpo_paper("data.max_prompt_length")
     """Prompt token limit (rows longer are rejected at conversion, not mid-training)."""
     on_bad_row: str = "error"
     """`error` stops at the first bad row; `skip` writes it to a rejects file and goes on."""

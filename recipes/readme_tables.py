@@ -8,6 +8,9 @@ dropped. GRPO/parity.py and SFT/parity.py use it for their parity tables.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 Value = bool | int | float | str | tuple[str, ...] | None
 """A reference value: what a paper setting holds (a list setting is a tuple, so the table stays frozen)."""
@@ -34,3 +37,19 @@ def fill_readme(text: str, sections: dict[str, str]) -> str:
                              f"`<!-- /generated:{name} -->` around its generated section")
         text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text, count=1)
     return text
+
+
+def readme_cli(readme: Path, sections: Callable[[], dict[str, str]], argv: list[str] | None = None) -> int:
+    """`python -m <module> [--markdown | --write]`: print the generated sections, or write them into `readme`."""
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["--markdown"], ["--write"]):
+        print("usage: [--markdown | --write]  (print the generated tables, or write them into "
+              f"{readme.name})", file=sys.stderr)
+        return 2
+    generated = sections()
+    if args == ["--write"]:
+        readme.write_text(fill_readme(readme.read_text(encoding="utf-8"), generated), encoding="utf-8")
+        print(f"wrote {', '.join(generated)} into {readme}")
+    else:
+        print("\n\n".join(generated.values()))
+    return 0

@@ -13,7 +13,6 @@ from recipes.config import SYSTEM_PROMPT
 from recipes.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
 from SFT.checks import SFTInputError, check_dataset, check_model_dir
-from SFT.config import SFTConfig
 from SFT.flags import SFTConfigError, SFTPaths, build_command
 from SFT.train_stage import STAGE
 
@@ -133,12 +132,6 @@ def test_dry_run_prints_exact_command_and_environment(tmp_path: Path) -> None:
     assert "global batch 64 = 1 per device x 8 processes per node x 2 node(s) x 4" in text
     assert "model    Qwen/Qwen2.5-VL-7B-Instruct" in text
     assert not (tmp_path / "qwen2_5_vl_7b").exists()  # nothing written
-
-
-def test_every_sft_field_is_in_the_parity_table() -> None:
-    readme = (ROOT / "SFT" / "README.md").read_text(encoding="utf-8")
-    for f in dataclasses.fields(SFTConfig):
-        assert f"`{f.name}`" in readme, f"SFT/README.md parity table lacks sft.{f.name}"
 
 
 # -- bad input: each a clear error before training starts ------------------------------------------
