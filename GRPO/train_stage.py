@@ -49,7 +49,8 @@ class GRPOStage(Stage):
     name = "grpo"
     depends_on = ("rl_data", "sft")
     config_keys = ("grpo", "data.max_prompt_length", "data.system_prompt", "cluster.nnodes",
-                   "cluster.nproc_per_node", "cluster.device", "model.path")
+                   "cluster.nproc_per_node", "cluster.device", "model.path",
+                   "model.template", "model.torch_dtype")  # the swift backend's --template / --torch_dtype
 
     def sources(self, cfg: DictConfig) -> list[Source]:
         if "sft" in cfg.stages:
