@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from recipes.ablation import starts_from
-from recipes.compose import ConfigError, compose
+from recipes.compose import ConfigError, compose, list_recipes
 from recipes.runner import Runner
 from recipes.stage import StageContext
 
 
-@pytest.mark.parametrize("recipe", ["tiny", "qwen2_5_vl_7b", "qwen2_5_vl_3b"])
+@pytest.mark.parametrize("recipe", list_recipes())
 @pytest.mark.parametrize("name,stages", [
     ("rl_only", ["rl_data", "grpo", "merge", "eval"]),
     ("sft_only", ["sft_data", "sft", "eval"]),

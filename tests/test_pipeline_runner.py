@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from recipes.compose import ConfigError, compose
+from recipes.compose import ConfigError, compose, list_recipes
 from recipes.runner import ConfigChangedError, Runner
 from recipes.stage import Command, Stage, StageContext, StagePlan
 
@@ -122,7 +122,7 @@ def test_compose_rejects_bad_input() -> None:
         compose("tiny", ["stages=[sft,train]"])
 
 
-@pytest.mark.parametrize("recipe", ["tiny", "qwen2_5_vl_7b", "qwen2_5_vl_3b"])
+@pytest.mark.parametrize("recipe", list_recipes())
 def test_every_recipe_composes(recipe: str) -> None:
     cfg = compose(recipe)
     assert cfg.run_name == recipe
