@@ -10,18 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from GRPO.verl_check import (
-    VerlConfigError,
-    check_overrides,
-    load_reward,
-    load_rl_dataset,
-    model_config,
-    prompt_inputs,
-    score_texts,
-)
+from GRPO.verl_check import VerlConfigError, check_overrides
 from GRPO.verl_overrides import verl_overrides
 from recipes.compose import compose
 from recipes.config import SYSTEM_PROMPT
+
+from helpers.verl_objects import load_reward, load_rl_dataset, model_config, prompt_inputs, score_texts
 
 pytestmark = pytest.mark.slow  # ~30 s to import verl and compose its config once
 IMAGE_PAD_ID = 151655  # Qwen2.5-VL <|image_pad|>
