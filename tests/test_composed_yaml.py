@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from GRPO.parity import paper as grpo_paper
 from recipes.composed_yaml import COMMAND, RECIPES, main, path_of, render
+from SFT.parity import paper as sft_paper
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -17,7 +19,8 @@ def test_checked_in_composed_recipe_is_current(recipe):
 
 def test_the_composed_7b_recipe_reads_the_paper_values():
     text = path_of("qwen2_5_vl_7b").read_text(encoding="utf-8")
-    assert "  rollout_n: 10\n" in text and "  num_train_epochs: 3.0\n" in text
+    assert f"  rollout_n: {grpo_paper('grpo.rollout_n')}\n" in text
+    assert f"  num_train_epochs: {sft_paper('sft.num_train_epochs')}\n" in text
 
 
 def test_check_mode_reports_without_writing(capsys):
