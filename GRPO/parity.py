@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -120,14 +121,14 @@ NO_COUNTERPART: dict[str, str] = {
     "(no system message in RL prompts)": "the reference sends the raw problem as the only user turn; Qwen's "
     "template adds its default system message. `data.rl_system_prompt=true` writes SFT's system prompt "
     "instead (a named departure).",
-    "data.max_pixels 1204224 / data.min_pixels 262144": "verl has no data-level pixel limits: the converter "
+    "data.max_pixels / data.min_pixels": "verl has no data-level pixel limits: the converter "
     "writes `max_pixels` / `min_pixels` into every image dict of the parquet (qwen_vl_utils honours them).",
     "data.val_batch_size 500": "deprecated in verl 0.9.1 (the validation set goes to the engine as one batch).",
     "data.format_prompt (none)": "nothing appended to the problem, as in the reference.",
     "worker.actor.fsdp.enable_full_shard true": "verl's FSDP shards fully by default (`fsdp_size=-1`).",
     "worker.actor.fsdp.enable_rank0_init true": "verl's FSDP workers load the weights "
     "once and start the other ranks empty (meta device) by themselves; no key.",
-    "worker.reward.n 10 (one score per sampled response)": "verl's reward manager scores every one of the "
+    "worker.reward.n (one score per sampled response)": "verl's reward manager scores every one of the "
     "rollout.n responses; `reward.num_workers` sets its parallelism (`grpo.reward_num_workers`).",
     "trainer.max_steps (unset)": "`grpo.max_steps` -> `trainer.total_training_steps` (smoke runs only).",
     "trainer.save_checkpoint_path": "`trainer.default_local_dir` = runs/<run>/grpo/checkpoints.",
@@ -186,11 +187,11 @@ def verl_markdown(cfg: DictConfig) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: object) -> str:
+def _cell(value: Any) -> str:
     """A composed value as a table cell, with this checkout's path written `<project>`."""
     if OmegaConf.is_list(value):
         value = tuple(str(v) for v in value)
-    return show(value).replace(str(PROJECT), "<project>")  # type: ignore[arg-type]
+    return show(value).replace(str(PROJECT), "<project>")
 
 
 def _table(rows: dict[str, str], head: str) -> str:

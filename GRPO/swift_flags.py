@@ -1,9 +1,9 @@
 """The one map from our `grpo` / `data` / `model` / `cluster` config to `swift rlhf --rlhf_type grpo` (ms-swift 4.6).
 
 `PARITY` lists every backend-neutral GRPO setting with verl's key (GRPO/verl_overrides.py is the verl side)
-and the ms-swift flag it becomes; the paper's values are in GRPO/parity.py. Settings ms-swift cannot honour are rows with a
-`warn` (the run goes on and the plan says so) or a `SwiftConfigError` from their value (the run stops before
-anything starts): never dropped silently. `swift_command` is pure: no files are read or written.
+and the ms-swift flag it becomes; the paper's values are in GRPO/parity.py. Settings ms-swift cannot honour
+are rows with a `warn` (the run goes on and the plan says so) or a `SwiftConfigError` from their value (the
+run stops before anything starts): never dropped silently. `swift_command` is pure: no files are read or written.
 """
 
 from __future__ import annotations
