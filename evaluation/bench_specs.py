@@ -185,4 +185,4 @@ SPECS: dict[str, BenchmarkSpec] = {
 }
 """Benchmark name -> column mapping."""
 SPECS["heldin"] = replace(SPECS["mathvista"], name="heldin", title="Tiny held-in")
-"""The tiny world's held-in slice (`tiny:heldin`, recipes/tiny_world/data.py build_heldin): MathVista's columns."""
+"""The tiny world's held-in slice (`tiny:heldin`, recipes/tiny_world/benchmarks.py build_heldin): MathVista's columns."""

@@ -75,9 +75,10 @@ def _build_model_gpu(out: Path) -> None:
 
 def _dataset_builder(name: str) -> Callable[[Path], None]:
     def build(out: Path) -> None:
-        from .data import DATASET_BUILDERS
+        from .benchmarks import BENCHMARK_BUILDERS
+        from .data import TRAIN_BUILDERS
 
-        DATASET_BUILDERS[name](out, seed=SEED)
+        {**TRAIN_BUILDERS, **BENCHMARK_BUILDERS}[name](out, seed=SEED)
 
     return build
 

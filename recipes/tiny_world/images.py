@@ -132,8 +132,9 @@ SHAPE_COLOURS: dict[str, tuple[int, int, int]] = {
 
 
 def shapes_scene(big: str, small: list[str], rng: random.Random, size: int = 112) -> Image.Image:
-    """One large filled shape of colour ``big`` (about a third of the canvas) and small shapes of the
-    ``small`` colours (each under a tenth), on white; rectangles or ellipses at random places."""
+    """One large filled shape of colour ``big`` (most of the canvas, so nearly every patch the vision tower
+    sees carries its colour) and small shapes of the ``small`` colours (each under a sixteenth) on top,
+    on white; rectangles or ellipses at random places."""
     img = Image.new("RGB", (size, size), WHITE)
     d = ImageDraw.Draw(img)
 
@@ -143,7 +144,7 @@ def shapes_scene(big: str, small: list[str], rng: random.Random, size: int = 112
         shape = d.rectangle if rng.random() < 0.5 else d.ellipse
         shape((x, y, x + w, y + h), fill=SHAPE_COLOURS[colour])
 
-    blob(big, 0.55, 0.7)
+    blob(big, 0.85, 1.0)
     for colour in small:
         blob(colour, 0.15, 0.25)
     return img
