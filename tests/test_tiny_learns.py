@@ -1,11 +1,12 @@
 """What the tiny run learns, pinned like torchtune pins its losses (slow: the whole tiny pipeline once).
 
-Measured (one seed, 2026-11-27, heavily shared 2-core machine): on `tiny:heldin` (48 unseen `shape_color`
-problems) the base model scores 0.0 (no `\\boxed{}`), the SFT checkpoint 22.9: it learned the format and the
-answer vocabulary (every answer a boxed colour) but answers the same colour for every picture, so its
-score is that colour's share of the slice. It does not yet read the colour from the pixels. GRPO on top of
-it (8 steps, lr 5e-4) had varying rewards every step but only moved the constant answer (25.0): the
-expectations "SFT + GRPO > SFT" and "reads the picture" of issue 17 are not met, so not pinned here.
+One `bash recipes/tiny.sh` (default seeds: sft.seed 42, grpo.seed 1) scored on the held-in slice
+`tiny:heldin` (48 unseen `shape_color` pictures: the colour that fills most of the picture, 4 colours, 11-14
+each). Measured 2026-11-27 on the shared 2-core machine, seeds sft/grpo 0/0 and 42/1 (`MEASURED`): base 0.0
+and SFT 37.5 on both (the two SFT checkpoints answer alike, apparently because ms-swift orders the data by its
+data_seed, not `sft.seed`: yellow 41 times, blue 7, so SFT reads the picture only partly); SFT + GRPO fell,
+to 22.9 and 4.2, so "SFT + GRPO > SFT" is not met and not pinned. GRPO's rewards varied within 6 and 7 of
+its 8 steps.
 """
 
 from __future__ import annotations
@@ -19,36 +20,65 @@ import pytest
 from evaluation.compare import compare
 from evaluation.run import hub_resolver
 from recipes.compose import compose
-from recipes.curves import sft_curves
+from recipes.curves import grpo_curves, sft_curves
 from recipes.runner import Runner
 from recipes.tiny_world.images import SHAPE_COLOURS
 
 pytestmark = pytest.mark.slow
 
-MIN_SFT_GAIN = 15.0
-"""Points SFT adds over the base model on the held-in slice (measured +22.9 on one seed)."""
+MEASURED: dict[str, dict[str, float]] = {
+    "0/0": {"base": 0.0, "sft": 37.5, "sft_grpo": 22.9},
+    "42/1": {"base": 0.0, "sft": 37.5, "sft_grpo": 4.2},
+}
+"""Seeds (sft.seed/grpo.seed) -> held-in accuracy of base, SFT and SFT + GRPO."""
+
+EXPECTED = {"base": 0.0, "sft": 37.5}
+"""Held-in accuracy of the default seed's base model and SFT checkpoint."""
+
+TOLERANCE = 6.25
+"""Points each pinned figure may move (3 of 48 items; the measured seeds did not differ)."""
+
+MIN_SFT_GAIN = 30.0
+"""Points SFT adds over the base model, at least (measured +37.5 on every seed)."""
+
+MIN_VARYING_STEPS = 6
+"""GRPO steps (of 8) whose group rewards vary, at least (measured 6 and 7)."""
 
 
 @pytest.fixture(scope="module")
-def sft_run(tiny_world, tmp_path_factory) -> Path:
+def tiny_run(tiny_world, tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    Runner(compose("tiny", [f"runs_dir={runs}", "ablation=sft_only", "eval.benchmarks=[heldin]"]),
-           echo=lambda *_: None).run()
-    return runs / "tiny_sft_only"
+    Runner(compose("tiny", [f"runs_dir={runs}", "eval.benchmarks=[heldin]"]), echo=lambda *_: None).run()
+    return runs / "tiny"
 
 
-def test_sft_beats_base_on_the_heldin_slice(sft_run: Path, tmp_path: Path) -> None:
-    summary = compare(["base=tiny:model", str(sft_run)], tmp_path, preset="tiny", overrides=["benchmarks=[heldin]"],
-                      baseline="base", resolve=hub_resolver(offline=True))
+def _sft_checkpoint(run: Path) -> str:
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    return manifest["stages"]["sft"]["outputs"]["checkpoint"]
+
+
+def test_heldin_accuracy_rises_from_base_to_sft_to_grpo(tiny_run: Path, tmp_path: Path) -> None:
+    summary = compare(["base=tiny:model", f"sft={_sft_checkpoint(tiny_run)}", f"sft_grpo={tiny_run}"], tmp_path,
+                      preset="tiny", overrides=["benchmarks=[heldin]"], baseline="base",
+                      resolve=hub_resolver(offline=True))
     acc = {m["label"]: m["accuracy"]["heldin"] for m in summary["models"]}
-    assert acc["base"] == 0.0 and acc["tiny_sft_only"] - acc["base"] >= MIN_SFT_GAIN, acc
-    rows = [json.loads(line) for line in (sft_run / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert acc["sft"] - acc["base"] >= MIN_SFT_GAIN, acc
+    assert all(abs(acc[k] - v) <= TOLERANCE for k, v in EXPECTED.items()), (acc, EXPECTED)
+    rows = [json.loads(line) for line in (tmp_path / "evals" / "sft" / "predictions.jsonl").read_text().splitlines()]
     boxed = [re.findall(r"\\boxed\{(\w+)\}", r["response"]) for r in rows]
     assert all(b and b[-1] in SHAPE_COLOURS for b in boxed), [r["response"] for r in rows]
+    assert len({b[-1] for b in boxed}) > 1  # not one colour for every picture
 
 
-def test_sft_loss_falls(sft_run: Path) -> None:
-    series = sft_curves(sft_run / "sft")
+def test_grpo_rewards_vary_within_every_step(tiny_run: Path) -> None:
+    backend, series = grpo_curves(tiny_run / "grpo")
+    std = [v for _, v in series["reward std"]]
+    assert backend == "swift" and len(std) == 8 and sum(s > 0 for s in std) >= MIN_VARYING_STEPS, std
+    assert (tiny_run / "curves" / "grpo.png").is_file()
+
+
+def test_sft_loss_falls(tiny_run: Path) -> None:
+    series = sft_curves(tiny_run / "sft")
     loss = [v for _, v in series["loss"]]
     assert loss[0] > 10 and loss[-1] < 1.5, loss
-    assert (sft_run / "curves" / "sft.png").is_file()
+    assert (tiny_run / "curves" / "sft.png").is_file()
