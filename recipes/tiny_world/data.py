@@ -10,6 +10,7 @@ list of Image, ``problem`` with one ``<image>`` tag per image, ``answer``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Callable
@@ -67,13 +68,16 @@ def _train_problem_text(p: Problem) -> str:
 
 
 def write_dataset(out_dir: Path, splits: dict[str, Dataset], pretty_name: str) -> None:
-    """Write one parquet per split and a README whose ``configs`` names them."""
+    """Write one parquet per split and a README whose ``configs`` names them. A file's name carries a digest of
+    its content: ``load_dataset(dir)`` caches by file path, so a rebuilt dir must not reuse its old names."""
     data = out_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for split, ds in splits.items():
-        fname = f"{split}-00000-of-00001.parquet"
-        ds.to_parquet(str(data / fname))
+        tmp = data / f"{split}.tmp"
+        ds.to_parquet(str(tmp))
+        fname = f"{split}-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]}-00000-of-00001.parquet"
+        tmp.rename(data / fname)
         lines += [f"  - split: {split}", f"    path: data/{fname}"]
     lines += [
         "---",

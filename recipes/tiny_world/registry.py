@@ -11,14 +11,14 @@ MODEL_GPU_VERSION = 1
 
 #: Dataset name -> version of its builder's output (bump on any change to what it writes).
 DATASET_VERSIONS: dict[str, int] = {
-    "cold_start": 6,
-    "rl": 6,
-    "geometry3k": 2,
-    "mathvista": 4,
-    "mathverse": 1,
-    "mathvision": 3,
-    "wemath": 2,
-    "heldin": 3,
+    "cold_start": 7,
+    "rl": 7,
+    "geometry3k": 3,
+    "mathvista": 5,
+    "mathverse": 2,
+    "mathvision": 4,
+    "wemath": 3,
+    "heldin": 4,
 }
 
 #: Dataset name -> the splits its dir holds (what ``load_dataset(str(dir), split=...)`` accepts).
