@@ -14,7 +14,8 @@ from omegaconf import DictConfig
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
 from recipes.data.rows import RowSettings
-from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from recipes.hub import Source
+from recipes.stage import Stage, StageContext, StageError, StagePlan
 
 
 def rl_system_prompt(cfg: DictConfig) -> str | None:

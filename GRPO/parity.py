@@ -219,7 +219,7 @@ def readme_sections(cfg: DictConfig) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m GRPO.parity [--markdown | --write]`: print the tables, or write them into GRPO/README.md."""
-    from recipes.compose import compose
+    from recipes.pipeline.compose import compose
 
     return readme_cli(README, lambda: readme_sections(compose(RECIPE)), argv)
 

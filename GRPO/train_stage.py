@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 
 from GRPO import swift_backend, verl_backend
 from recipes.ablation import starts_from
-from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from recipes.hub import Source
+from recipes.stage import Stage, StageContext, StageError, StagePlan
 
 
 class GRPOBackend(Protocol):

@@ -69,7 +69,7 @@ def command(ctx: StageContext, model: str, out: Path) -> Command:
                                val_files=ctx.output_of("rl_data", "val"), checkpoint_dir=str(out))
     env = {"HYDRA_FULL_ERROR": "1", "PYTHONPATH": str(PROJECT_ROOT)}
     if "wandb" in ctx.cfg.grpo.loggers and os.environ.get("WANDB_MODE"):
-        env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/preflight.py)
+        env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/pipeline/preflight.py)
     if ctx.cfg.cluster.address:
         env["RAY_ADDRESS"] = str(ctx.cfg.cluster.address)
     argv = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     from GRPO.verl_overrides import GRPOConfigError
-    from recipes.compose import ConfigError, compose
+    from recipes.pipeline.compose import ConfigError, compose
 
     parser = argparse.ArgumentParser(prog="python -m GRPO.verl_check", description=main.__doc__)
     parser.add_argument("recipe")

@@ -65,7 +65,7 @@ class GRPOConfigError(StageError):
 
 def attention(cfg: DictConfig) -> str:
     """The actor/ref attention: `auto` stays verl's default (flash_attention_2) until the preflight
-    resolves it for the machine (recipes/preflight.py)."""
+    resolves it for the machine (recipes/pipeline/preflight.py)."""
     impl = str(cfg.grpo.get("attn_implementation", "auto"))
     if impl == "auto":
         return "flash_attention_2"

@@ -12,7 +12,8 @@ from omegaconf import DictConfig
 
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
-from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from recipes.hub import Source
+from recipes.stage import Stage, StageContext, StageError, StagePlan
 
 
 def cold_start_source(ctx: StageContext) -> tuple[str, str, str]:

@@ -156,7 +156,7 @@ def swift_env(cfg: DictConfig) -> dict[str, str]:
     if not on_gpu(cluster):
         env["CUDA_VISIBLE_DEVICES"] = ""
     if "wandb" in (cfg.sft.report_to or []) and os.environ.get("WANDB_MODE"):
-        env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/preflight.py)
+        env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/pipeline/preflight.py)
     return env
 
 

@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from recipes import ms_swift, ray_launch
 from recipes.atomic import atomic_write_text
-from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from recipes.hub import Source
+from recipes.stage import Stage, StageContext, StageError, StagePlan
 from SFT.checks import check_dataset, check_model_dir
 from SFT.flags import SFTPaths, build_command, gradient_accumulation
 

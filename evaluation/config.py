@@ -93,7 +93,7 @@ class EvalConfig:
     max_model_len: int = 20480
     """vLLM context length: the prompt (at most 1280 image tokens plus text) + `max_new_tokens`."""
     system_prompt: str | None = PAPER_SYSTEM_PROMPT
-    """System message. null: the SFT one (`recipes.config.SYSTEM_PROMPT`)."""
+    """System message. null: the SFT one (`recipes.pipeline.config.SYSTEM_PROMPT`)."""
     user_suffix: str = PAPER_USER_SUFFIX
     """Appended to every question (the paper protocol's boxed instruction; empty for `train_prompt`)."""
     temperature: float = 0.2

@@ -50,7 +50,7 @@ def model_label(model: str) -> str:
 
 
 def settings_from(ecfg: Any, model: str) -> GenSettings:
-    from recipes.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
+    from recipes.pipeline.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
 
     return GenSettings(
         model=model,
@@ -280,7 +280,7 @@ def compose_eval_config(preset: str = "paper", overrides: list[str] | tuple[str,
 def hub_resolver(cache_dir: str | None = None, offline: bool = False) -> Resolver:
     """Resolve hub ids, local paths and `tiny:<name>` with recipes.hub (fetching hub ids once)."""
     from recipes import hub
-    from recipes.stage import Source
+    from recipes.hub import Source
 
     def resolve(ref: str, kind: str) -> str:
         return str(hub.resolve(Source(ref, kind), cache_dir, offline))

@@ -8,7 +8,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recipes.ablation import starts_from
-from recipes.stage import HF_MODEL, Source, Stage, StageContext, StageError, StagePlan
+from recipes.hub import Source
+from recipes.stage import HF_MODEL, Stage, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from recipes.config import STAGES
+from recipes.stage import STAGES
 
 FULL = "full"
 

@@ -10,14 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-
-from recipes.stage import Source
 
 log = logging.getLogger(__name__)
 
 TINY_PREFIX = "tiny:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class Source:
+    """Something a stage reads that may have to be fetched first: a model or a dataset."""
+
+    ref: str
+    """Hub id, local path, or `tiny:<name>`."""
+    kind: str
+    """`model` or `dataset`."""
 
 
 class SourceError(RuntimeError):

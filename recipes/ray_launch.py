@@ -33,7 +33,6 @@ from typing import Any, TextIO
 
 from omegaconf import DictConfig
 
-from recipes.ray_jobs import job_env
 from recipes.stage import Command, StageError
 
 log = logging.getLogger(__name__)
@@ -42,6 +41,19 @@ RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 """Set by Ray in the environment of a Ray job's entrypoint (ray/_private/runtime_env/constants.py)."""
 LAUNCHERS = ("auto", "ray", "local")
 TORCHRUN_ENV = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
+SECRET_ENV: tuple[str, ...] = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+"""Tokens forwarded to a Ray job and to the ranks Ray starts, when set (masked in everything shown)."""
+PASS_ENV: tuple[str, ...] = (
+    "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_MODE", "HF_HOME", "HF_ENDPOINT", "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "RLCS_CACHE",
+)
+"""Plain settings forwarded when set."""
+
+
+def job_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tokens and settings a Ray job or rank needs, read from `environ` (default: this process)."""
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in (*SECRET_ENV, *PASS_ENV) if environ.get(k)}
 
 
 class LaunchError(StageError):

@@ -22,7 +22,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes.hub import Source
+
 log = logging.getLogger(__name__)
+
+STAGES = ("distill", "sft_data", "sft", "rl_data", "grpo", "merge", "eval")
+"""Every stage the runner knows, in pipeline order (recipes/pipeline/stages.py says where each lives)."""
 
 _SECRET = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|_KEY)$", re.IGNORECASE)
 
@@ -48,16 +53,6 @@ class Command:
         """Shell-ready text with secrets masked."""
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in mask_env(self.env).items())
         return f"{env} {shlex.join(self.argv)}".strip()
-
-
-@dataclass
-class Source:
-    """Something a stage reads that may have to be fetched first: a model or a dataset."""
-
-    ref: str
-    """Hub id, local path, or `tiny:<name>`."""
-    kind: str
-    """`model` or `dataset`."""
 
 
 @dataclass

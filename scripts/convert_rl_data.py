@@ -7,8 +7,8 @@ ground_truth}, extra_info {index, split, options, prompt_tokens}) with their sum
 
 from __future__ import annotations
 
-from recipes.config import DataConfig, ModelConfig
 from recipes.data.cli import converter_parser, local, model_path, run_cli, run_options
+from recipes.pipeline.config import DataConfig, ModelConfig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,8 @@ Output: <out>/train.jsonl (messages with the system prompt, one <image> tag per 
 
 from __future__ import annotations
 
-from recipes.config import DataConfig, ModelConfig
 from recipes.data.cli import converter_parser, local, model_path, run_cli, run_options
+from recipes.pipeline.config import DataConfig, ModelConfig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from GRPO.verl_metrics import parse_steps, summarize  # noqa: E402
 from recipes.atomic import atomic_write_json  # noqa: E402
-from recipes.preflight import GpuMemorySampler, gpu_inventory  # noqa: E402
+from recipes.pipeline.machine import GpuMemorySampler, gpu_inventory  # noqa: E402
 
 GPU_STAGES = ["grpo", "merge", "eval"]
 OVERRIDES = [

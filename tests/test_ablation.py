@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recipes.ablation import starts_from
-from recipes.compose import ConfigError, compose, list_recipes
-from recipes.runner import Runner
+from recipes.pipeline.compose import ConfigError, compose, list_recipes
+from recipes.pipeline.runner import Runner
 from recipes.stage import StageContext
 
 

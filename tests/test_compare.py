@@ -9,8 +9,8 @@ import pytest
 
 from evaluation.compare import CompareError, compare, parse_input
 from evaluation.run import hub_resolver
-from recipes.compose import compose
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.runner import Runner
 
 SLICE = ["benchmarks=[heldin]", "limit=2", "max_new_tokens=8"]
 

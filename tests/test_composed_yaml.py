@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from GRPO.parity import paper as grpo_paper
-from recipes.composed_yaml import COMMAND, RECIPES, main, path_of, render
+from recipes.pipeline.composed_yaml import COMMAND, RECIPES, main, path_of, render
 from SFT.parity import paper as sft_paper
 
 

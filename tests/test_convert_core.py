@@ -11,11 +11,11 @@ from PIL import Image
 
 from GRPO.convert import convert_rl
 from recipes.atomic import OutputExistsError
-from recipes.config import DataConfig
 from recipes.data.errors import BadRowError, RowReject
 from recipes.data.images import clean_image
 from recipes.data.qwen_vl import PromptCounter, smart_resize
 from recipes.data.rows import RowSettings, with_placeholders
+from recipes.pipeline.config import DataConfig
 from SFT.convert import convert_sft, sft_settings
 
 
@@ -195,8 +195,8 @@ def test_prompt_counter_matches_the_real_processor(tiny_world) -> None:
 def test_row_settings_are_read_once_from_the_data_config() -> None:
     """Converters take cfg.data's values (no defaults of their own); SFT keeps ms-swift's pixel floor; a bad
     on_bad_row is named."""
-    from recipes.compose import compose
     from recipes.data.qwen_vl import QWEN_MIN_PIXELS
+    from recipes.pipeline.compose import compose
 
     data = compose("qwen2_5_vl_7b", ["data.max_rows=7", "data.on_bad_row=skip"]).data
     s = RowSettings.from_data(data, "/m")

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from GRPO.convert import convert_rl, schema
-from recipes.config import SYSTEM_PROMPT, DataConfig
 from recipes.data.rows import RowSettings
+from recipes.pipeline.config import SYSTEM_PROMPT, DataConfig
 
 TINY_MAX, TINY_MIN = 200704, 3136
 

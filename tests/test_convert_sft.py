@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from recipes.config import SYSTEM_PROMPT, DataConfig
+from recipes.pipeline.config import SYSTEM_PROMPT, DataConfig
 from SFT.checks import check_dataset
 from SFT.convert import convert_sft, sft_settings
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from recipes.compose import compose
-from recipes.curves import grpo_curves, read_jsonl, sft_curves, swift_log_steps, write_run_curves
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.curves import grpo_curves, read_jsonl, sft_curves, swift_log_steps, write_run_curves
+from recipes.pipeline.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
 
 # Lines of an ms-swift 4.6 `swift sft` logging.jsonl, as written by this project's tiny SFT run

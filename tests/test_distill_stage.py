@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from recipes.compose import compose
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.runner import Runner
 from recipes.stage import StageError
 
 TINY = ["stages=[distill,sft_data]", "distill.sources=[tiny:cold_start]", "distill.max_problems=3", "distill.k=2",

@@ -16,8 +16,8 @@ from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
 from evaluation.generate import generate_predictions, read_predictions
 from evaluation.run import compare_results, compose_eval_config, evaluate, hub_resolver, rescore
-from recipes.compose import compose
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.runner import Runner
 
 TINY = ["eval.limit=2", "eval.max_new_tokens=8"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from GRPO.verl_metrics import parse_steps, summarize
-from recipes.preflight import GpuMemorySampler
+from recipes.pipeline.machine import GpuMemorySampler
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
@@ -62,7 +62,7 @@ def test_same_config_by_hand_adds_no_overhead(pipeline, tmp_path):
     """`python -m verl.trainer.main_ppo` with the stage's exact overrides, straight from the shell."""
     runs, manifest, _, _ = pipeline
     from GRPO.train_stage import STAGE
-    from recipes.compose import compose
+    from recipes.pipeline.compose import compose
     from recipes.stage import StageContext
 
     cfg = compose("tiny_gpu", [f"runs_dir={runs}"])

@@ -15,8 +15,8 @@ from GRPO.verl_overrides import (
     hydra_value,
     verl_overrides,
 )
-from recipes.compose import compose
-from recipes.pipeline import main as pipeline_main
+from recipes.pipeline.compose import compose
+from recipes.pipeline.run import main as pipeline_main
 from recipes.stage import StageContext, StageError
 
 PATHS = {"model_path": "/m", "train_files": "/d/train.parquet", "val_files": "/d/val.parquet",

@@ -19,7 +19,7 @@ from GRPO.parity import (
     paper,
     readme_sections,
 )
-from recipes.compose import compose
+from recipes.pipeline.compose import compose
 from recipes.readme_tables import fill_readme
 
 

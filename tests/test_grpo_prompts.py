@@ -9,9 +9,9 @@ import pytest
 
 from GRPO.convert import convert_rl
 from GRPO.data_stage import rl_system_prompt
-from recipes.compose import compose
-from recipes.config import SYSTEM_PROMPT, DataConfig
 from recipes.data.rows import RowSettings
+from recipes.pipeline.compose import compose
+from recipes.pipeline.config import SYSTEM_PROMPT, DataConfig
 
 TINY_MAX, TINY_MIN = 200704, 3136
 
@@ -64,8 +64,7 @@ def test_reference_prompt_is_one_user_turn_counted_with_the_template_default(con
 def test_tiny_gpu_model_has_head_size_64(tiny_world):
     from transformers import AutoConfig
 
-    from recipes.hub import resolve
-    from recipes.stage import Source
+    from recipes.hub import Source, resolve
 
     path = resolve(Source("tiny:model_gpu", "model"))
     cfg = AutoConfig.from_pretrained(str(path))

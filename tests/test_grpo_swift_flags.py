@@ -17,8 +17,8 @@ from GRPO.swift_flags import (
     swift_command,
     warnings,
 )
-from recipes.compose import compose
 from recipes.ms_swift import flag_value
+from recipes.pipeline.compose import compose
 
 PATHS = SwiftPaths(model="/m/sft", train_file="/d/train.parquet", output_dir="/o/ckpt", val_file="/d/val.parquet")
 

@@ -15,7 +15,7 @@ import pytest
 
 from GRPO import swift_backend
 from GRPO.train_stage import STAGE
-from recipes.compose import compose
+from recipes.pipeline.compose import compose
 from recipes.stage import StageContext
 
 ROWS = 6
@@ -33,8 +33,8 @@ TINY_GRPO = [
 def _rl_parquet(world, out_dir: Path) -> tuple[Path, list[dict]]:
     """A few rows of the tiny RL set through the real rl_data converter (verl's schema)."""
     from GRPO.convert import convert_rl
-    from recipes.config import DataConfig
     from recipes.data.rows import RowSettings
+    from recipes.pipeline.config import DataConfig
 
     settings = RowSettings.from_data(DataConfig(), str(world.model), system_prompt=None, max_pixels=200704,
                                      min_pixels=3136, max_prompt_length=1024, num_workers=1, max_rows=ROWS)

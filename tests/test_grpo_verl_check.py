@@ -12,8 +12,8 @@ from PIL import Image
 
 from GRPO.verl_check import VerlConfigError, check_overrides
 from GRPO.verl_overrides import verl_overrides
-from recipes.compose import compose
-from recipes.config import SYSTEM_PROMPT
+from recipes.pipeline.compose import compose
+from recipes.pipeline.config import SYSTEM_PROMPT
 
 from helpers.verl_objects import load_reward, load_rl_dataset, model_config, prompt_inputs, score_texts
 
@@ -122,8 +122,8 @@ def test_reward_loaded_and_scored_by_verls_reward_manager(setup):
 def test_converter_output_trains_through_verls_dataset_and_reward(setup, tiny_world, tmp_path):
     """GRPO/convert.py's parquet of the tiny RL set -> RLHFDataset -> prompt inputs; its gold scores 1."""
     from GRPO.convert import convert_rl
-    from recipes.config import DataConfig
     from recipes.data.rows import RowSettings
+    from recipes.pipeline.config import DataConfig
 
     _, _, config, _, _ = setup
     convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", tmp_path, "train",

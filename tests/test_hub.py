@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from recipes.compose import compose
-from recipes.hub import SourceError, resolve
-from recipes.runner import Runner
-from recipes.stage import Source, Stage, StageContext, StagePlan
+from recipes.hub import Source, SourceError, resolve
+from recipes.pipeline.compose import compose
+from recipes.pipeline.runner import Runner
+from recipes.stage import Stage, StageContext, StagePlan
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -4,7 +4,7 @@ for that stage (its `config_keys`, or those of an upstream stage that runs whene
 ablation, recipes/ablation.py), or a key named in NOT_HASHED with the reason.
 
 Without this, a setting a stage reads but does not hash changes a rerun's command while the manifest says
-the stage's finished outputs are still valid (recipes/runner.py `_check_config_changes`).
+the stage's finished outputs are still valid (recipes/pipeline/runner.py `_check_config_changes`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from recipes.ablation import ABLATIONS
-from recipes.compose import compose, list_recipes
-from recipes.config import STAGES
+from recipes.pipeline.compose import compose, list_recipes
+from recipes.pipeline.config import STAGES
+from recipes.pipeline.stages import load_stage
 from recipes.stage import StageContext
-from recipes.stages import load_stage
 
 NOT_HASHED: dict[str, str] = {
     "run_name": "names the run directory, not what a stage makes",

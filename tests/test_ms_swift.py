@@ -9,7 +9,7 @@ import pytest
 
 from GRPO.swift_flags import SwiftPaths, swift_command
 from recipes import ms_swift
-from recipes.compose import compose
+from recipes.pipeline.compose import compose
 from SFT.flags import SFTPaths, build_command
 
 TORCHRUN = ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from recipes.compose import ConfigError, compose, list_recipes
-from recipes.runner import ConfigChangedError, Runner
+from recipes.pipeline.compose import ConfigError, compose, list_recipes
+from recipes.pipeline.runner import ConfigChangedError, Runner
 from recipes.stage import Command, Stage, StageContext, StagePlan
 
 
@@ -157,9 +157,9 @@ def test_sigterm_stops_the_child_and_leaves_the_stage_resumable(tmp_path: Path) 
     import psutil
 
     (tmp_path / "sleeper_stage.py").write_text(SLEEPER)
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from recipes import pipeline, stages; "
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from recipes.pipeline import run, stages; "
               "stages.STAGE_MODULES['sft_data'] = 'sleeper_stage'; "
-              "sys.exit(pipeline.main(['tiny', f'runs_dir={sys.argv[1]}', 'stages=[sft_data]']))")
+              "sys.exit(run.main(['tiny', f'runs_dir={sys.argv[1]}', 'stages=[sft_data]']))")
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)})

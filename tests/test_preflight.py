@@ -1,4 +1,4 @@
-"""The preflight (recipes/preflight.py), the environment check (recipes/envcheck.py) and recipes/_env.sh.
+"""The preflight (recipes/pipeline/preflight.py, machine.py), the environment check (recipes/envcheck.py) and recipes/_env.sh.
 
 Machine facts are given as `Probe` values (what `probe_machine` reads on a GPU node), so every verdict is
 checked here without a GPU; the real probe of this machine is checked too.
@@ -14,18 +14,9 @@ import pytest
 
 from GRPO.verl_overrides import verl_overrides
 from recipes import envcheck
-from recipes.compose import compose
-from recipes.preflight import (
-    FAIL,
-    OK,
-    WARN,
-    PreflightError,
-    Probe,
-    apply,
-    preflight,
-    probe_machine,
-    run_checks,
-)
+from recipes.pipeline.compose import compose
+from recipes.pipeline.machine import Probe, probe_machine
+from recipes.pipeline.preflight import FAIL, OK, WARN, PreflightError, apply, preflight, run_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ["sft_data", "sft", "rl_data", "grpo", "merge", "eval"]

@@ -21,9 +21,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from recipes import ray_jobs, ray_launch
-from recipes.compose import compose
-from recipes.runner import Runner
+from recipes import ray_launch
+from recipes.pipeline import ray_jobs
+from recipes.pipeline.compose import compose
+from recipes.pipeline.runner import Runner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ray_nodes import local_cluster

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes import ray_jobs
+from recipes.pipeline import ray_jobs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ray_nodes import local_cluster

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from recipes.compose import compose
-from recipes.config import SYSTEM_PROMPT
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.config import SYSTEM_PROMPT
+from recipes.pipeline.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
 from SFT.checks import SFTInputError, check_dataset, check_model_dir
 from SFT.flags import SFTConfigError, SFTPaths, build_command

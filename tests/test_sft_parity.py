@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from recipes.compose import compose
+from recipes.pipeline.compose import compose
 from recipes.readme_tables import fill_readme
 from SFT.config import SFTConfig
 from SFT.flags import SFTPaths, build_command

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from recipes.compose import compose
-from recipes.config import SYSTEM_PROMPT
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.config import SYSTEM_PROMPT
+from recipes.pipeline.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
 from SFT.box_rate import has_closed_box, read_prompts
 from SFT.train_stage import STAGE

@@ -19,9 +19,9 @@ import pytest
 
 from evaluation.compare import compare
 from evaluation.run import hub_resolver
-from recipes.compose import compose
-from recipes.curves import grpo_curves, sft_curves
-from recipes.runner import Runner
+from recipes.pipeline.compose import compose
+from recipes.pipeline.curves import grpo_curves, sft_curves
+from recipes.pipeline.runner import Runner
 from recipes.tiny_world.images import SHAPE_COLOURS
 
 pytestmark = pytest.mark.slow

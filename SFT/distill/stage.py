@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 from evaluation.generate import engine_count
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
-from recipes.stage import Source, Stage, StageContext, StageError, StagePlan
+from recipes.hub import Source
+from recipes.stage import Stage, StageContext, StageError, StagePlan
 from SFT.distill.run import OUTPUT, SourceRef, distill, parse_source
 from SFT.distill.templates import get_template
 

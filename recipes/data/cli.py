@@ -14,8 +14,7 @@ from recipes.atomic import OutputExistsError
 from recipes.data.engine import BATCH_SIZE
 from recipes.data.errors import BadRowError
 from recipes.data.rows import ON_BAD_ROW
-from recipes.hub import SourceError, resolve
-from recipes.stage import Source
+from recipes.hub import Source, SourceError, resolve
 
 ERRORS_HELP = """\
 Every bad row stops the run (--on_bad_row error) with the dataset, split, row index, column and reason:

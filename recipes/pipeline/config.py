@@ -14,6 +14,7 @@ from omegaconf import MISSING
 from evaluation.config import EvalConfig
 from GRPO.config import GRPOConfig, MergeConfig
 from GRPO.parity import paper as grpo_paper
+from recipes.stage import STAGES
 from SFT.config import SFTConfig
 from SFT.distill.config import DistillConfig
 from SFT.parity import paper as sft_paper
@@ -25,8 +26,6 @@ MAX_PIXELS: int = grpo_paper("data.max_pixels")
 MIN_PIXELS: int = grpo_paper("data.min_pixels")
 """The paper's per-image pixel floor for GRPO (data.min_pixels)."""
 
-STAGES = ("distill", "sft_data", "sft", "rl_data", "grpo", "merge", "eval")
-"""Every stage the runner knows, in pipeline order."""
 DEFAULT_STAGES = STAGES[1:]
 """The paper's pipeline: every stage but `distill` (the paper trains on the released cold-start set)."""
 

@@ -14,12 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from recipes import hub
 from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
-from recipes.config import STAGES
 from recipes.hashing import changed_keys, stable_hash
-from recipes.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
-from recipes.preflight import run_checks
-from recipes.stage import Source, Stage, StageContext, StageError
-from recipes.stages import load_stage
+from recipes.hub import Source
+from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
+from recipes.pipeline.preflight import run_checks
+from recipes.pipeline.stages import load_stage
+from recipes.stage import STAGES, Stage, StageContext, StageError
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,8 @@ class Runner:
         self._curves()
 
     def _curves(self) -> None:
-        """Draw the run's training curves (recipes/curves.py) and name them; a plot never fails the run."""
-        from recipes.curves import write_run_curves
+        """Draw the run's training curves (recipes/pipeline/curves.py) and name them; a plot never fails the run."""
+        from recipes.pipeline.curves import write_run_curves
 
         try:
             paths = write_run_curves(self.run_dir)

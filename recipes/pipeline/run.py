@@ -9,8 +9,8 @@ import sys
 
 from omegaconf import OmegaConf
 
-from recipes.compose import ConfigError, compose, list_recipes
-from recipes.manifest import RunLockedError
+from recipes.pipeline.compose import ConfigError, compose, list_recipes
+from recipes.pipeline.manifest import RunLockedError
 from recipes.stage import StageError
 
 EPILOG = """\
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from recipes.runner import Runner
+    from recipes.pipeline.runner import Runner
 
     try:
         cfg = compose(args.recipe, args.overrides)

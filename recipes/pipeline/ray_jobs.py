@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import time
 import uuid
@@ -19,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recipes.ray_launch import job_env
 from recipes.stage import mask_env
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 EXCLUDES: tuple[str, ...] = (
     ".git", ".venv", "venv", "/runs", "/checkpoints", "/outputs", "/wandb", "/data", "*.parquet",
@@ -31,14 +31,6 @@ EXCLUDES: tuple[str, ...] = (
     "*.zip", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", "*.egg-info", ".ipynb_checkpoints",
 )
 """Never uploaded with the job (gitignore syntax, relative to the project root)."""
-
-SECRET_ENV: tuple[str, ...] = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-"""Tokens forwarded from the submitter's environment when set (masked in everything shown)."""
-PASS_ENV: tuple[str, ...] = (
-    "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_MODE", "HF_HOME", "HF_ENDPOINT", "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "RLCS_CACHE",
-)
-"""Plain settings forwarded when set."""
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
@@ -69,12 +61,6 @@ class JobSpec:
             "entrypoint_num_gpus": self.entrypoint_num_gpus, "entrypoint_resources": self.entrypoint_resources,
             "submission_id": self.submission_id, "metadata": self.metadata,
         }
-
-
-def job_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment variables the job needs, read from `environ` (default: this process)."""
-    environ = os.environ if environ is None else environ
-    return {k: environ[k] for k in (*SECRET_ENV, *PASS_ENV) if environ.get(k)}
 
 
 def runtime_env(root: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None,

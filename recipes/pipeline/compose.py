@@ -8,9 +8,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from recipes.ablation import AblationError, apply_ablation
-from recipes.config import STAGES, register
+from recipes.pipeline.config import register
+from recipes.stage import STAGES
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,8 @@
+"""`python -m recipes.pipeline RECIPE [key=value ...]`: the pipeline runner's command line (`rlcs run`)."""
+
+import sys
+
+from recipes.pipeline.run import main
+
+if __name__ == "__main__":
+    sys.exit(main())
