@@ -30,19 +30,12 @@ def verl_config_dir() -> Path:
 
 def compose_verl_config(overrides: Sequence[str]) -> DictConfig:
     """verl's `ppo_trainer` config with `overrides`, composed by Hydra exactly as `main_ppo` does."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from recipes.pipeline.compose import ConfigError, hydra_compose
 
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
-            return compose(config_name="ppo_trainer", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as err:
+        return hydra_compose(verl_config_dir(), "ppo_trainer", overrides, "verl's ppo_trainer")
+    except ConfigError as err:
         raise VerlConfigError(f"verl 0.9.1 rejects the overrides: {err}") from err
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def validate_verl_config(config: DictConfig) -> None:
@@ -74,15 +67,16 @@ def check_overrides(overrides: Sequence[str]) -> DictConfig:
     return config
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m GRPO.verl_check RECIPE [key=value ...]`: check the recipe's grpo overrides on this CPU."""
+def main(argv: Sequence[str] | None = None, prog: str = "python -m GRPO.verl_check") -> int:
+    """`rlcs check-verl RECIPE [key=value ...]`: check the recipe's grpo overrides with verl's own config code,
+    on this CPU."""
     import argparse
     import sys
 
     from GRPO.verl_overrides import GRPOConfigError
     from recipes.pipeline.compose import ConfigError, compose
 
-    parser = argparse.ArgumentParser(prog="python -m GRPO.verl_check", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=main.__doc__)
     parser.add_argument("recipe")
     parser.add_argument("overrides", nargs="*", help="Hydra key=value overrides on the recipe")
     args = parser.parse_args(argv)

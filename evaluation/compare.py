@@ -216,7 +216,8 @@ def render_plot(labels: Sequence[str], results: Sequence[dict[str, Any]], preset
 def compare(inputs: Sequence[str], out_dir: Path, preset: str = "paper", overrides: Sequence[str] = (),
             baseline: str | None = None, resolve: Any = None) -> dict[str, Any]:
     """Evaluate what is missing, then write compare.md / .png / .json into `out_dir`; return the summary."""
-    from evaluation.run import compose_eval_config, hub_resolver
+    from evaluation.run import hub_resolver
+    from recipes.pipeline.compose import compose_eval
 
     entries = [parse_input(a) for a in inputs]
     labels = [e.label for e in entries]
@@ -226,7 +227,7 @@ def compare(inputs: Sequence[str], out_dir: Path, preset: str = "paper", overrid
     baseline = baseline or labels[0]
     if baseline not in labels:
         raise CompareError(f"baseline {baseline!r} is not one of the labels {labels}")
-    ecfg = compose_eval_config(preset, list(overrides))
+    ecfg = compose_eval(preset, list(overrides))
     resolve = resolve or hub_resolver()
     out_dir = Path(out_dir)
     results = []
@@ -250,20 +251,20 @@ def compare(inputs: Sequence[str], out_dir: Path, preset: str = "paper", overrid
 
 EXAMPLES = """\
 examples:
-  python scripts/compare.py runs/tiny_base runs/tiny_rl_only runs/tiny_sft_only runs/tiny --preset tiny \\
+  rlcs compare runs/tiny_base runs/tiny_rl_only runs/tiny_sft_only runs/tiny --preset tiny \\
       --out runs/compare_tiny --baseline tiny_base
-  python scripts/compare.py base=Qwen/Qwen2.5-VL-7B-Instruct rlcs=WaltonFuture/Qwen2.5VL-7b-RLCS runs/qwen2_5_vl_7b \\
+  rlcs compare base=Qwen/Qwen2.5-VL-7B-Instruct rlcs=WaltonFuture/Qwen2.5VL-7b-RLCS runs/qwen2_5_vl_7b \\
       --out runs/compare_7b --baseline base
 A rerun with the same --out reuses every prediction already made.
 """
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python scripts/compare.py [LABEL=]REF ... --out DIR [--preset P] [--baseline LABEL] [--set K=V]`."""
+def main(argv: Sequence[str] | None = None, prog: str = "scripts/compare.py") -> int:
+    """`rlcs compare [LABEL=]REF ... --out DIR [--preset P] [--baseline LABEL] [--set K=V]`."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="scripts/compare.py", description=__doc__, epilog=EXAMPLES,
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="[LABEL=]REF: run dir, model dir, hub id or tiny:model")
     parser.add_argument("--out", required=True, type=Path, help="output dir (reused to resume)")

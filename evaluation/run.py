@@ -257,26 +257,6 @@ def compare_results(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def compose_eval_config(preset: str = "paper", overrides: list[str] | tuple[str, ...] = ()) -> Any:
-    """An EvalConfig (as a structured OmegaConf node) from `recipes/conf/eval/<preset>.yaml` plus
-    `key=value` overrides (`limit=10`, `sources.mathvision.split=testmini`); ValueError when invalid."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from evaluation.config import EvalConfig
-
-    conf_dir = Path(__file__).resolve().parent.parent / "recipes" / "conf" / "eval"
-    path = conf_dir / f"{preset}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in conf_dir.glob("*.yaml")))
-        raise ValueError(f"unknown eval preset {preset!r}; available: {known}")
-    try:
-        return OmegaConf.merge(OmegaConf.structured(EvalConfig), OmegaConf.load(path),
-                               OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as err:
-        raise ValueError(f"eval preset {preset!r} with overrides {list(overrides)}: {err}") from err
-
-
 def hub_resolver(cache_dir: str | None = None, offline: bool = False) -> Resolver:
     """Resolve hub ids, local paths and `tiny:<name>` with recipes.hub (fetching hub ids once)."""
     from recipes import hub

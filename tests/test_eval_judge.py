@@ -16,7 +16,8 @@ from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
 from evaluation.generate import generate_predictions
 from evaluation.judge import JudgeError, judge_server
-from evaluation.run import compose_eval_config, rescore
+from evaluation.run import rescore
+from recipes.pipeline.compose import compose_eval
 
 STANDIN = Path(__file__).parent / "fixtures" / "judge_standin.py"
 
@@ -29,8 +30,8 @@ def _free_port() -> int:
 
 def _judge(port: int, *extra: str, timeout: float = 60.0):
     launch = f"{sys.executable} {STANDIN} --port {{port}} --max-seconds 90 " + " ".join(extra)
-    return compose_eval_config("paper", ["judge.enabled=true", f"judge.port={port}", "judge.model=standin",
-                                         f"judge.launch={launch}", f"judge.startup_timeout_s={timeout}"]).judge
+    return compose_eval("paper", ["judge.enabled=true", f"judge.port={port}", "judge.model=standin",
+                                  f"judge.launch='{launch}'", f"judge.startup_timeout_s={timeout}"]).judge
 
 
 def _gone(pid: int) -> bool:

@@ -14,9 +14,11 @@ import pytest
 from evaluation.backends import Generation, GenerationError, GenSettings
 from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
+from evaluation.config import PAPER_SYSTEM_PROMPT
 from evaluation.generate import generate_predictions, read_predictions
-from evaluation.run import compare_results, compose_eval_config, evaluate, hub_resolver, rescore
-from recipes.pipeline.compose import compose
+from evaluation.run import compare_results, evaluate, hub_resolver, rescore, settings_from
+from recipes.pipeline.compose import compose, compose_eval
+from recipes.pipeline.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
 from recipes.pipeline.runner import Runner
 
 TINY = ["eval.limit=2", "eval.max_new_tokens=8"]
@@ -30,6 +32,31 @@ def tiny_run(tiny_world, tmp_path_factory):
     lines: list[str] = []
     results = Runner(cfg, echo=lines.append).run()
     return cfg, runs / "tiny", results, lines
+
+
+def test_eval_follows_the_training_settings_by_interpolation():
+    """The presets that evaluate as the model was trained read data.* (`${oc.select:data.system_prompt,...}`):
+    changing the training prompt or pixel limits changes evaluation too; standalone they get the schema's
+    data defaults; the paper protocol keeps its own prompt and pixel range whatever the training used."""
+    changed = ["data.system_prompt='Think first, then answer.'", "data.max_pixels=40000", "data.min_pixels=3136"]
+    for preset in ("tiny", "train_prompt"):
+        s = settings_from(compose("tiny", [f"eval={preset}", *changed]).eval, "m")
+        assert s.system_prompt == "Think first, then answer.", preset
+    s = settings_from(compose("tiny", ["eval=train_prompt", *changed]).eval, "m")
+    assert (s.max_pixels, s.min_pixels) == (40000, 3136)
+    alone = settings_from(compose_eval("train_prompt"), "m")
+    assert (alone.system_prompt, alone.max_pixels, alone.min_pixels) == (SYSTEM_PROMPT, MAX_PIXELS, MIN_PIXELS)
+    paper = settings_from(compose("qwen2_5_vl_7b", changed).eval, "m")
+    assert paper.system_prompt == PAPER_SYSTEM_PROMPT and paper.max_pixels == 1280 * 28 * 28
+
+
+def test_eval_presets_compose_like_recipes():
+    ecfg = compose_eval("tiny", ["limit=3", "sources.mathvision.split=testmini"])
+    assert ecfg.limit == 3 and ecfg.sources.mathvision.split == "testmini" and ecfg.preset == "tiny"
+    with pytest.raises(ValueError, match=r"eval preset 'tiny'.*no_such_key"):
+        compose_eval("tiny", ["no_such_key=1"])
+    with pytest.raises(ValueError, match="unknown eval preset 'nope'; available: paper, tiny, train_prompt"):
+        compose_eval("nope")
 
 
 def test_eval_stage_writes_all_reports(tiny_run):
@@ -74,11 +101,11 @@ def test_rescoring_reproduces_the_stage_numbers(tiny_run):
 
 def test_rerun_resumes_without_generating(tiny_run):
     _, run_dir, _, _ = tiny_run
-    ecfg = compose_eval_config("tiny", ["limit=2", "max_new_tokens=8"])
+    ecfg = compose_eval("tiny", ["limit=2", "max_new_tokens=8"])
     again = evaluate(ecfg, "tiny:model", run_dir / "eval", resolve=hub_resolver(offline=True))
     n_items = 2 * len(again["benchmarks"])
     assert again["generation"] == {**again["generation"], "generated": 0, "skipped": n_items, "backend": None}
-    other = compose_eval_config("tiny", ["limit=2", "max_new_tokens=9"])
+    other = compose_eval("tiny", ["limit=2", "max_new_tokens=9"])
     with pytest.raises(GenerationError, match="other settings"):
         evaluate(other, "tiny:model", run_dir / "eval", resolve=hub_resolver(offline=True))
 
@@ -180,7 +207,7 @@ def test_judge_mode_over_http(tmp_path):
         answers = {it.id: f"\\boxed{{{it.gold if i % 2 == 0 else 'x'}}}" for i, it in enumerate(items)}
         path = tmp_path / "predictions.jsonl"
         generate_predictions(items, lambda: Scripted(answers), GenSettings(model="m", system_prompt="s"), path, 4)
-        judge = compose_eval_config("paper", ["judge.enabled=true", f"judge.url=http://127.0.0.1:{server.server_port}/v1",
+        judge = compose_eval("paper", ["judge.enabled=true", f"judge.url=http://127.0.0.1:{server.server_port}/v1",
                                               "judge.model=j"]).judge
         res = rescore(path, judge=judge)
         mv = res["benchmarks"]["mathvision"]
@@ -196,7 +223,7 @@ def test_judge_mode_over_http(tmp_path):
 @pytest.mark.gpu
 def test_vllm_backend_on_tiny_slice(tiny_world, tmp_path):
     pytest.importorskip("vllm")
-    ecfg = compose_eval_config("tiny", ["backend=vllm", "limit=4", "batch_size=16", "max_new_tokens=32",
+    ecfg = compose_eval("tiny", ["backend=vllm", "limit=4", "batch_size=16", "max_new_tokens=32",
                                         "gpu_memory_utilization=0.3", "max_model_len=4096"])
     res = evaluate(ecfg, "tiny:model", tmp_path, resolve=hub_resolver(offline=True))
     gen = res["generation"]

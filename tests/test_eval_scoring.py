@@ -190,12 +190,8 @@ def test_rescore_reproduces_stored_numbers(tmp_path):
 
 
 def test_score_cli_check_and_refusal(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
+    from evaluation import cli
 
-    spec = importlib.util.spec_from_file_location("evaluate_cli", Path(__file__).parent.parent / "scripts/evaluate.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     pred = tmp_path / "predictions.jsonl"
     _write(pred, mathvista_rows())
     assert cli.main(["score", str(pred)]) == 0
