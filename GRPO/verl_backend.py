@@ -140,8 +140,8 @@ def actor_dir(ctx: StageContext, planning: bool = False) -> str:
 
 def hf_model_plan(ctx: StageContext, target: Path) -> StagePlan:
     """The standalone merger command for the actor the merge stage will merge into `target`."""
-    argv = [sys.executable, "-m", "GRPO.merger", "merge", "--local_dir", actor_dir(ctx, planning=True),
-            "--target_dir", str(target), "--max_shard_size", str(ctx.cfg.merge.max_shard_size)]
+    argv = [sys.executable, "-m", "GRPO.merger", "merge", "--local-dir", actor_dir(ctx, planning=True),
+            "--target-dir", str(target), "--max-shard-size", str(ctx.cfg.merge.max_shard_size)]
     if ctx.cfg.merge.dtype:
         argv += ["--dtype", str(ctx.cfg.merge.dtype)]
     return StagePlan(commands=[Command(argv)], outputs={"model": str(target)},

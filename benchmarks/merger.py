@@ -136,9 +136,9 @@ def main() -> int:
         commands = {
             "verl": [py, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor),
                      "--target_dir"],
-            "ours_bf16": [py, "-m", "GRPO.merger", "merge", "--dtype", "bf16", "--local_dir", str(actor),
-                          "--target_dir"],
-            "ours_fp32": [py, "-m", "GRPO.merger", "merge", "--local_dir", str(actor), "--target_dir"],
+            "ours_bf16": [py, "-m", "GRPO.merger", "merge", "--dtype", "bf16", "--local-dir", str(actor),
+                          "--target-dir"],
+            "ours_fp32": [py, "-m", "GRPO.merger", "merge", "--local-dir", str(actor), "--target-dir"],
         }
         for name in ("verl", "ours_bf16"):
             run_measured([*commands[name], str(work / "warmup")], env)

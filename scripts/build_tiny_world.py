@@ -1,52 +1,8 @@
-"""Build (or reuse) the tiny offline world and print where its parts are.
+"""`rlcs tiny-world` by path: build (or reuse) the offline tiny world and print where its parts are (`--help`)."""
 
-The tiny world is a random, tiny Qwen2.5-VL (real Qwen token ids, locally trained tokenizer, processor)
-plus small synthetic datasets shaped like the paper's training sets and benchmarks. It is cached under
-<cache_dir>/tiny-v1 and reused when complete.
-"""
+import sys
 
-from __future__ import annotations
-
-import argparse
-import logging
-import time
-from pathlib import Path
-
-from recipes.tiny_world import default_cache_dir, ensure_tiny_world
-from recipes.tiny_world.build import manifest_of
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--cache_dir",
-        type=Path,
-        default=None,
-        help=f"cache root (default: $RLCS_CACHE or {default_cache_dir()}); the world goes in "
-        "<cache_dir>/tiny-v1",
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild every part even if cached")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    t0 = time.perf_counter()
-    world = ensure_tiny_world(args.cache_dir, force=args.force)
-    elapsed = time.perf_counter() - t0
-    parts = manifest_of(world).get("parts", {})
-    print(f"root     {world.root}")
-    entry = parts.get("model", {})
-    print(
-        f"model    {world.model}  {entry.get('bytes', 0) / 1e6:.1f} MB  built in {entry.get('build_seconds')} s"
-    )
-    for name, path in world.datasets.items():
-        entry = parts.get(f"datasets/{name}", {})
-        print(
-            f"{name:<10} {path}  {entry.get('bytes', 0) / 1e6:.2f} MB  built in {entry.get('build_seconds')} s"
-        )
-    print(f"ensure_tiny_world took {elapsed:.2f} s")
-    return 0
-
+from recipes.tiny_world.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

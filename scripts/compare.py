@@ -1,4 +1,4 @@
-"""Compare runs and models side by side beside the paper's rows: `python scripts/compare.py --help`."""
+"""`rlcs compare` by path: compare runs and models side by side beside the paper's rows (`--help`)."""
 
 import sys
 

@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from GRPO.verl_metrics import parse_steps, summarize
+from recipes.atomic import atomic_write_json
+from recipes.pipeline.machine import GpuMemorySampler, gpu_inventory
 
-from GRPO.verl_metrics import parse_steps, summarize  # noqa: E402
-from recipes.atomic import atomic_write_json  # noqa: E402
-from recipes.pipeline.machine import GpuMemorySampler, gpu_inventory  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 GPU_STAGES = ["grpo", "merge", "eval"]
 OVERRIDES = [

@@ -151,6 +151,8 @@ def test_cli_help_names_verl_flags(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--local_dir", "--target_dir", "--dtype", "--max_shard_size", "--overwrite", "--backend"):
+        assert flag in out  # verl's spellings, beside the project's dashed ones
+    for flag in ("--local-dir", "--target-dir", "--max-shard-size"):
         assert flag in out
 
 

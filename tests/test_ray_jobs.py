@@ -52,7 +52,7 @@ def test_submitted_pipeline_job_runs_and_its_outputs_are_checked(ray_head, tmp_p
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     args, stages, kind = _cpu_job(tmp_path / "runs")
     job_id = f"rlcs-test-{os.getpid()}-{int(time.time())}"
-    rc = _cli(["submit", *args, "--stages", ",".join(stages), "--address", ray_head, "--job-id", job_id,
+    rc = _cli([*args, "--stages", ",".join(stages), "--address", ray_head, "--job-id", job_id,
                "--follow"])
     captured = capsys.readouterr()
     printed = captured.out
@@ -102,9 +102,6 @@ def test_stop_a_running_job(ray_head):
 
 
 def _cli(argv: list[str]) -> int:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import submit
-    finally:
-        sys.path.pop(0)
-    return submit.main(argv)
+    from recipes.pipeline.submit import main
+
+    return main(argv)

@@ -107,7 +107,7 @@ def test_cli_prints_paths(world: TinyWorld) -> None:
         [
             sys.executable,
             str(REPO / "scripts" / "build_tiny_world.py"),
-            "--cache_dir",
+            "--cache-dir",
             str(world.root.parent),
         ],
         capture_output=True,

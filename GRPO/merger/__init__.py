@@ -1,7 +1,7 @@
 """Streaming, validated merger of verl FSDP checkpoints into Hugging Face models.
 
 ``merge(local_dir, target_dir, dtype=None, max_shard_size="5GB", overwrite=False) -> MergeReport``;
-``python -m GRPO.merger merge --local_dir <.../actor> --target_dir <out>`` is its CLI.
+``rlcs merge --local-dir <.../actor> --target-dir <out>`` is its CLI.
 """
 
 from .errors import CheckpointLayoutError, LoraMergeError, MergeError, ParameterMismatchError, ShardReadError

@@ -1,7 +1,7 @@
-"""CLI: ``python -m GRPO.merger merge --local_dir <global_step_N/actor> --target_dir <out>``.
+"""CLI: ``rlcs merge --local-dir <global_step_N/actor> --target-dir <out>`` (``python -m GRPO.merger merge ...`` as verl spells it).
 
 Flags follow ``python -m verl.model_merger merge`` (``--backend fsdp`` is accepted and is the only
-backend), so a command written for verl's merger works here.
+backend; verl's ``--local_dir`` spellings are accepted too), so a command written for verl's merger works here.
 """
 
 from __future__ import annotations
@@ -11,21 +11,22 @@ import logging
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m GRPO.merger") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m GRPO.merger",
+        prog=prog,
         description="Merge a verl FSDP actor checkpoint (model_world_size_W_rank_R.pt + huggingface/) into a "
         "Hugging Face model dir, streaming one parameter at a time, after validating every shard.",
     )
     sub = parser.add_subparsers(dest="operation", required=True)
     m = sub.add_parser("merge", help="merge shards into a Hugging Face model dir")
     m.add_argument("--backend", default="fsdp", choices=["fsdp"], help="checkpoint backend (only fsdp)")
-    m.add_argument("--local_dir", required=True, help="the actor dir: global_step_N/actor")
-    m.add_argument("--target_dir", required=True, help="output model dir (must not exist unless --overwrite)")
+    m.add_argument("--local-dir", "--local_dir", required=True, help="the actor dir: global_step_N/actor")
+    m.add_argument("--target-dir", "--target_dir", required=True,
+                   help="output model dir (must not exist unless --overwrite)")
     m.add_argument("--dtype", default=None,
                    help="bf16 | fp16 | fp32; default keeps the checkpoint's dtype (verl's merger always writes bf16)")
-    m.add_argument("--max_shard_size", default="5GB", help="largest safetensors file, e.g. 5GB, 500MiB")
-    m.add_argument("--overwrite", action="store_true", help="replace an existing --target_dir")
+    m.add_argument("--max-shard-size", "--max_shard_size", default="5GB", help="largest safetensors file, e.g. 5GB, 500MiB")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing --target-dir")
     m.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
                    help="allow model classes defined by code in huggingface/")
     m.add_argument("--tie-word-embedding", dest="tie_word_embedding", action="store_true",
@@ -33,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m GRPO.merger") -> int:
+    """`merge` is the one operation (verl's spelling names it); `rlcs merge --local-dir ...` may leave it out."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] not in (["merge"], ["-h"], ["--help"]):
+        argv.insert(0, "merge")
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from recipes.atomic import OutputExistsError
 

@@ -1,4 +1,4 @@
-"""Command line of the pipeline runner: `python -m recipes.pipeline RECIPE [key=value ...]`."""
+"""Command line of the pipeline runner: `rlcs run RECIPE [key=value ...]` (or `python -m recipes.pipeline`)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m recipes.pipeline") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m recipes.pipeline",
+        prog=prog,
         description="Run the cold-start SFT -> GRPO -> merge -> eval pipeline from a Hydra recipe.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

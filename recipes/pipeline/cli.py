@@ -1,0 +1,76 @@
+"""`rlcs`: the project's one front door. Each subcommand hands its arguments to the `main(argv)` of the module that
+owns the job, as `main(argv, prog)` (imported only when chosen, so `rlcs --help` and a dry run import no torch or verl):
+
+    rlcs run tiny                        rlcs evaluate run MODEL --out DIR
+    rlcs convert-sft --out DIR           rlcs compare runs/tiny_base runs/tiny --preset tiny --out DIR
+    rlcs merge --local-dir A --target-dir B     rlcs submit tiny --address http://HEAD:8265 --follow
+
+`rlcs X --help` explains X. `python -m recipes.pipeline RECIPE ...` is `rlcs run`, and `scripts/*.py` are
+the same commands for a checkout that calls them by path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: where its `main(argv, prog) -> int` lives and what it does."""
+
+    target: str
+    """`module:function`."""
+    summary: str
+
+    def main(self) -> Callable[..., int]:
+        module, function = self.target.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("recipes.pipeline.run:main",
+                   "run a recipe's stages (SFT -> GRPO -> merge -> eval); skips what is done, resumes the rest"),
+    "convert-sft": Command("recipes.pipeline.convert:main_sft",
+                           "convert the cold-start set to ms-swift JSON lines plus images"),
+    "convert-rl": Command("recipes.pipeline.convert:main_rl",
+                          "convert the RL and validation sets to verl's RL parquet"),
+    "merge": Command("GRPO.merger.__main__:main",
+                     "merge a verl FSDP actor checkpoint into a Hugging Face model dir (verl's merger flags)"),
+    "evaluate": Command("evaluation.cli:main",
+                        "evaluate a model on MathVista, We-Math, MathVerse, MathVision; or rescore predictions"),
+    "compare": Command("evaluation.compare:main",
+                       "evaluate runs and models side by side, beside the paper's rows"),
+    "submit": Command("recipes.pipeline.submit:main",
+                      "send a recipe to a Ray cluster as a Ray job; its status, logs, or stop it"),
+    "check-verl": Command("GRPO.verl_check:main",
+                          "check a recipe's GRPO overrides with verl's own config code, on this CPU"),
+    "tiny-world": Command("recipes.tiny_world.cli:main",
+                          "build (or reuse) the offline tiny Qwen2.5-VL and synthetic datasets; print where"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items())
+    return (f"usage: rlcs COMMAND [ARGS ...]\n\nThe cold-start RL pipeline (arXiv 2505.22334): ms-swift SFT -> verl "
+            f"GRPO on Ray -> FSDP merge -> evaluation.\n\ncommands:\n{rows}\n\n`rlcs COMMAND --help` explains "
+            f"one; recipes: `rlcs run --help`.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"rlcs: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    return COMMANDS[name].main()(rest, prog=f"rlcs {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
