@@ -38,11 +38,11 @@ def test_each_command_explains_itself_under_its_name(name, capsys):
 
 
 def test_run_plans_without_importing_the_trainers(tmp_path):
-    """`rlcs run` plans the paper's 7B recipe, verl's full command included, without importing verl, vLLM or
-    ms-swift (the lazy stage registry; the merge stage's planning reads the model architecture with torch)."""
+    """`rlcs run` plans the paper's 7B recipe, verl's full command included, without importing torch, verl, vLLM
+    or ms-swift (the lazy stage registry)."""
     code = ("import sys; from recipes.pipeline.cli import main; "
             f"rc = main(['run', 'qwen2_5_vl_7b', 'dry_run=true', 'runs_dir={tmp_path}']); "
-            "print('heavy:', sorted(m for m in ('verl', 'vllm', 'swift') if m in sys.modules)); sys.exit(rc)")
+            "print('heavy:', sorted(m for m in ('torch', 'verl', 'vllm', 'swift') if m in sys.modules)); sys.exit(rc)")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "heavy: []" in p.stdout and "verl.trainer.main_ppo" in p.stdout
