@@ -1,6 +1,6 @@
 """The `grpo` stage with `grpo.backend=swift`: ms-swift 4.6 GRPO on one node, no Ray; runs on a CPU.
 
-GRPO/train_stage.py and GRPO/merge_stage.py dispatch here. The command comes from GRPO/swift_flags.py (the one
+GRPO/train_stage.py and GRPO/merge_stage.py dispatch here. The command comes from GRPO/swift_command.py over GRPO/swift_flags.py (the one
 flag map); ms-swift reads the rl_data parquet (verl's schema) directly and scores with reward_fns/swift_orm.py
 (reward_fns' ms-swift face). Checkpoints land in `<stage_dir>/checkpoints/checkpoint-N` (Hugging Face layout); a
 rerun resumes from the newest one. Outputs: `checkpoint` (newest checkpoint-N), `format` (`hf`), `step`,
@@ -15,7 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from GRPO.swift_flags import SwiftConfigError, SwiftPaths, swift_command, warnings
+from GRPO.swift_command import SwiftPaths, swift_command
+from GRPO.swift_flags import SwiftConfigError, warnings
 from recipes.atomic import atomic_write_json
 from recipes.ms_swift import last_checkpoint
 from recipes.stage import HF_MODEL, StageContext, StageError, StagePlan

@@ -3,23 +3,18 @@
 `PARITY` lists every backend-neutral GRPO setting with verl's key (GRPO/verl_overrides.py is the verl side)
 and the ms-swift flag it becomes; the paper's values are in GRPO/parity.py. Settings ms-swift cannot honour
 are rows with a `warn` (the run goes on and the plan says so) or a `SwiftConfigError` from their value (the
-run stops before anything starts): never dropped silently. `swift_command` is pure: no files are read or written.
+run stops before anything starts): never dropped silently. GRPO/swift_command.py assembles the command.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
-from recipes.stage import Command
+from recipes.ms_swift import on_gpu, world_size
 
 
 class SwiftConfigError(ValueError):
@@ -37,22 +32,6 @@ is `top_k=1` (greedy: every response of a group identical, every advantage zero)
 REWARD_ACCURACY = "rlcs_accuracy"
 REWARD_FORMAT = "rlcs_format"
 """ORM names registered by reward_fns/swift_orm.py (reward_fns' ms-swift face; it reads verl's parquet columns)."""
-
-
-@dataclass(frozen=True)
-class SwiftPaths:
-    """What one `swift rlhf` run reads and writes (decided by the stage, not by the config)."""
-
-    model: str
-    """Actor (and reference) model directory: the SFT checkpoint, or model.path."""
-    train_file: str
-    """verl-schema parquet from the rl_data stage (ms-swift reads it directly)."""
-    output_dir: str
-    """`checkpoint-N/`, `logging.jsonl`, `args.json` (no versioned subdir)."""
-    val_file: str | None = None
-    """verl-schema validation parquet (used when grpo.val_freq > 0)."""
-    resume_from: str | None = None
-    """ms-swift checkpoint to resume from (model, optimizer, scheduler, RNG, data position)."""
 
 
 def _g(key: str) -> Callable[[DictConfig], Any]:
@@ -80,19 +59,19 @@ def _responses_per_update(cfg: DictConfig) -> int:
     return int(cfg.grpo.global_batch_size) * int(cfg.grpo.rollout_n)
 
 
-def _micro(cfg: DictConfig) -> int:
+def micro_batch(cfg: DictConfig) -> int:
     return int(cfg.grpo.micro_batch_size_per_device_for_update)
 
 
 def _grad_accum(cfg: DictConfig) -> int:
     """Accumulation steps so that one optimizer step sees global_batch_size prompts x rollout_n responses."""
-    per_pass = _micro(cfg) * world_size(cfg.cluster)
+    per_pass = micro_batch(cfg) * world_size(cfg.cluster)
     total = _responses_per_update(cfg)
     if per_pass < 1 or total % per_pass:
         raise SwiftConfigError(
             f"grpo.global_batch_size x grpo.rollout_n = {cfg.grpo.global_batch_size} x {cfg.grpo.rollout_n} = {total} "
             f"responses per update is not divisible by micro_batch_size_per_device_for_update x processes = "
-            f"{_micro(cfg)} x {world_size(cfg.cluster)} = {per_pass}; change one of them"
+            f"{micro_batch(cfg)} x {world_size(cfg.cluster)} = {per_pass}; change one of them"
         )
     return total // per_pass
 
@@ -160,7 +139,7 @@ def _reward_weights(cfg: DictConfig) -> Any:
     return [1.0 - w, w] if w else SKIP
 
 
-def _dtype_flags(cfg: DictConfig) -> dict[str, Any]:
+def dtype_flags(cfg: DictConfig) -> dict[str, Any]:
     dtype = str(cfg.model.torch_dtype)
     return {"torch_dtype": dtype, "bf16": dtype == "bfloat16", "fp16": dtype == "float16"}
 
@@ -254,15 +233,15 @@ PARITY: tuple[Row, ...] = (
                            "dual clip for negative advantages")),
     # -- actor / optimizer -----------------------------------------------------------------------
     Row("grpo.micro_batch_size_per_device_for_update", f"{V}.actor.ppo_micro_batch_size_per_gpu",
-        "per_device_train_batch_size", _micro),
+        "per_device_train_batch_size", micro_batch),
     Row("grpo.global_batch_size", f"{V}.actor.ppo_mini_batch_size", "gradient_accumulation_steps",
         _grad_accum, "global_batch_size x rollout_n / (micro batch x processes)"),
     Row("grpo.micro_batch_size_per_device_for_experience", f"{V}.rollout.log_prob_micro_batch_size_per_gpu",
         None, None, "ms-swift computes old/ref log-probs in chunks of per_device_train_batch_size",
-        _warn_if(lambda c: c.grpo.micro_batch_size_per_device_for_experience != _micro(c),
+        _warn_if(lambda c: c.grpo.micro_batch_size_per_device_for_experience != micro_batch(c),
                  lambda c: "grpo.micro_batch_size_per_device_for_experience="
                            f"{c.grpo.micro_batch_size_per_device_for_experience} is not honoured: ms-swift uses "
-                           f"the update micro batch ({_micro(c)}) for log-prob forwards")),
+                           f"the update micro batch ({micro_batch(c)}) for log-prob forwards")),
     Row("grpo.learning_rate", f"{V}.actor.optim.lr", "learning_rate", _g("learning_rate")),
     Row("grpo.optimizer", f"{V}.actor.optim.optimizer", "optim", _optim),
     Row("grpo.weight_decay", f"{V}.actor.optim.weight_decay", "weight_decay", _g("weight_decay")),
@@ -340,47 +319,6 @@ PARITY: tuple[Row, ...] = (
 )
 """Every setting of the `grpo` group (and the data / cluster values GRPO reads) against both backends."""
 
-FIXED: dict[str, Any] = {
-    "rlhf_type": "grpo",
-    "tuner_type": "full",
-    "check_model": False,
-    "columns": {"prompt": "messages"},
-    "split_dataset_ratio": 0.0,
-    "truncation_strategy": "delete",
-    "num_iterations": 1,
-    "logging_steps": 1,
-    "save_only_model": False,
-    "add_version": False,
-    "load_from_cache_file": False,
-}
-"""Flags that do not depend on the config: verl's parquet columns, full training, resumable checkpoints."""
-
-MANAGED = {"model", "template", "dataset", "val_dataset", "output_dir", "external_plugins",
-           "resume_from_checkpoint", "torch_dtype", "bf16", "fp16", "dataset_num_proc", "dataloader_num_workers"}
-"""Flags the stage sets from paths, model and data config (an extra_overrides key may not repeat them)."""
-
-
-def plugin_file() -> Path:
-    """reward_fns/swift_orm.py as installed (found through the import system, not a path in the repo)."""
-    spec = importlib.util.find_spec("reward_fns.swift_orm")
-    if spec is None or spec.origin is None:
-        raise SwiftConfigError("reward_fns.swift_orm is not importable: is the project installed?")
-    return Path(spec.origin)
-
-
-def project_root() -> Path:
-    """The directory holding the `reward_fns` package (put on the child's PYTHONPATH)."""
-    return plugin_file().parent.parent
-
-
-@functools.lru_cache(maxsize=1)
-def rlhf_argument_names() -> frozenset[str]:
-    """Every flag `swift rlhf` accepts: the fields of ms-swift's own `RLHFArguments` dataclass."""
-    from swift.arguments import RLHFArguments
-
-    return frozenset(f.name for f in dataclasses.fields(RLHFArguments))
-
-
 def flag_values(cfg: DictConfig) -> dict[str, Any]:
     """The config-derived flags (PARITY rows with a plain flag) in table order; raises SwiftConfigError."""
     out: dict[str, Any] = {}
@@ -406,45 +344,3 @@ def warnings(cfg: DictConfig) -> list[str]:
         out.append(f"{world} processes without grpo.extra_overrides.deepspeed: each GPU holds a full actor, "
                    "reference and optimizer (verl shards them with FSDP); set `deepspeed: zero3` for 7B")
     return out
-
-
-def environment(cfg: DictConfig) -> dict[str, str]:
-    """Environment of the `swift rlhf` process: pixel limits, launcher geometry, wandb project, import path."""
-    env = {"MAX_PIXELS": str(cfg.data.max_pixels), "MIN_PIXELS": str(cfg.data.min_pixels),
-           "PYTHONPATH": str(project_root()), **torchrun_env(cfg.cluster)}
-    if "wandb" in cfg.grpo.loggers:
-        env["WANDB_PROJECT"] = str(cfg.grpo.project_name)
-    if cfg.hub.offline:
-        env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-    return env
-
-
-def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
-    """The `swift rlhf --rlhf_type grpo` command for the composed recipe `cfg` and the run's paths."""
-    flags: dict[str, Any] = dict(FIXED)
-    flags.update({"model": paths.model, "template": cfg.model.template, "dataset": paths.train_file,
-                  "output_dir": paths.output_dir, "external_plugins": str(plugin_file())})
-    flags.update(_dtype_flags(cfg))
-    flags.update(flag_values(cfg))
-    flags["dataset_num_proc"] = int(cfg.data.num_workers)
-    flags["dataloader_num_workers"] = 0 if on_cpu(cfg) else int(cfg.data.num_workers)
-    if int(cfg.grpo.val_freq) > 0:
-        if not paths.val_file:
-            raise SwiftConfigError("grpo.val_freq > 0 needs a validation parquet (rl_data's `val` output); "
-                                   "set grpo.val_freq=-1 to train without validation")
-        flags["val_dataset"] = paths.val_file
-        flags["per_device_eval_batch_size"] = _micro(cfg)
-    if paths.resume_from:
-        flags["resume_from_checkpoint"] = paths.resume_from
-    for key, value in (cfg.grpo.extra_overrides or {}).items():
-        name = str(key).lstrip("-")
-        if name in MANAGED or name in FIXED:
-            raise SwiftConfigError(f"grpo.extra_overrides.{name}: this flag is set by the swift backend itself")
-        flags[name] = value
-    unknown = sorted(k for k in flags if k not in rlhf_argument_names())
-    if unknown:
-        raise SwiftConfigError(f"not `swift rlhf` flags in ms-swift 4.6: {unknown}")
-    argv = [swift_executable(), "rlhf"]
-    for name, value in flags.items():
-        argv += [f"--{name}", *flag_value(value)]
-    return Command(argv=argv, env=environment(cfg))

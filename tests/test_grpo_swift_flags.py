@@ -8,13 +8,12 @@ import pytest
 
 from GRPO.config import GRPOConfig
 from GRPO.parity import swift_markdown
+from GRPO.swift_command import SwiftPaths, swift_command
 from GRPO.swift_flags import (
     ALL_TOKENS_TOP_K,
     PARITY,
     SKIP,
     SwiftConfigError,
-    SwiftPaths,
-    swift_command,
     warnings,
 )
 from recipes.ms_swift import flag_value

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from GRPO.swift_flags import SwiftPaths, swift_command
+from GRPO.swift_command import SwiftPaths, swift_command
 from recipes import ms_swift
 from recipes.pipeline.compose import compose
 from SFT.flags import SFTPaths, build_command
