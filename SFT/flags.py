@@ -44,7 +44,7 @@ MANAGED_BY_RECIPE = {
     "dataset": "sft_data stage", "system": "data.system_prompt", "output_dir": "runs/<run>/sft",
     "add_version": "the stage (always false)", "resume_from_checkpoint": "the stage (automatic resume)",
     "resume_only_model": "sft.save_only_model", "gradient_checkpointing_kwargs":
-        "sft.gradient_checkpointing_use_reentrant", "max_pixels": "data.max_pixels",
+        "sft.gradient_checkpointing_use_reentrant", "max_pixels": "data.max_pixels", "data_seed": "sft.seed",
 }
 """ms-swift flags set from somewhere other than `sft.<same name>`: an extra_args key may not repeat them."""
 
@@ -125,6 +125,9 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
         value = sft.get(name)
         if value is not None:
             args += [f"--{name}", *flag_value(value)]
+    # ms-swift shuffles the data with data_seed (default 42), which `seed` does not set
+    # (swift/arguments/base_args/base_args.py:91): one sft.seed moves both, as grpo.seed does for GRPO.
+    args += ["--data_seed", str(sft.seed)]
     args += ["--gradient_accumulation_steps", str(gradient_accumulation(sft, cluster))]
     args += ["--gradient_checkpointing_kwargs",
              json.dumps({"use_reentrant": bool(sft.gradient_checkpointing_use_reentrant)})]

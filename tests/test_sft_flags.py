@@ -110,6 +110,14 @@ def test_unknown_ms_swift_flag_in_override_is_refused() -> None:
     assert ok["max_steps"] == ["3"]
 
 
+def test_sft_seed_sets_ms_swift_data_order_too() -> None:
+    """ms-swift shuffles with `data_seed` (default 42), not `seed`: without it two SFT seeds trained alike."""
+    a = _argv(build_command(compose("tiny", ["sft.seed=7"]), PATHS))
+    assert (a["seed"], a["data_seed"]) == (["7"], ["7"])
+    with pytest.raises(SFTConfigError, match=r"'data_seed' is set by sft\.seed"):
+        build_command(compose("tiny", ["+sft.extra_args.data_seed=3"]), PATHS)
+
+
 class _Prebuilt(Stage):
     name = "sft_data"
 

@@ -3,8 +3,9 @@
 One `bash recipes/tiny.sh` (default seeds: sft.seed 42, grpo.seed 1) scored on the held-in slice
 `tiny:heldin` (48 unseen `shape_color` pictures: the colour that fills most of the picture, 4 colours, 11-14
 each). Measured 2026-11-27 on the shared 2-core machine, seeds sft/grpo 0/0 and 42/1 (`MEASURED`): base 0.0,
-SFT 37.5 on both (the two SFT checkpoints answer alike, apparently because ms-swift orders the data by its
-data_seed, not `sft.seed`: yellow 41 times, blue 7, so SFT reads the picture only partly), SFT + GRPO
+SFT 37.5 on both (the two SFT checkpoints answered alike because ms-swift shuffled both by its default
+data_seed 42; `sft.seed` now sets data_seed too, so seed 0 would shuffle differently today; yellow 41 times,
+blue 7, so SFT reads the picture only partly), SFT + GRPO
 (8 steps, lr 1e-4) 62.5 and 47.9, with group rewards varying in all 8 steps on both seeds. At lr 5e-4 GRPO
 fell to 22.9 and 4.2 instead.
 """
