@@ -18,6 +18,7 @@ from typing import Any
 
 from evaluation.backends import Backend, Generation, GenerationError, GenSettings, make_backend
 from evaluation.bench_data import Item
+from recipes.atomic import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +26,11 @@ log = logging.getLogger(__name__)
 # -- the resumable predictions file --------------------------------------------------------------------
 
 def read_predictions(path: Path) -> list[dict[str, Any]]:
-    """Rows of a predictions file. A torn last line (a crash mid-write) is ignored; other bad lines raise."""
-    if not path.exists():
-        return []
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if n == len(lines):
-                log.warning("%s: ignoring a torn last line %d (interrupted write)", path, n)
-                break
-            raise GenerationError(f"{path} line {n}: not JSON ({err})") from err
-    return rows
+    """Rows of a predictions file ([] when missing; a torn last line is ignored; other bad lines raise)."""
+    try:
+        return read_jsonl(path)
+    except ValueError as err:
+        raise GenerationError(str(err)) from err
 
 
 def _settings_of(row: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from evaluation.generate import (
 from evaluation.reflection import reflection_stats
 from evaluation.report import write_reports
 from evaluation.score import aggregate, score_rows
-from recipes.atomic import atomic_write_text
+from recipes.atomic import atomic_write_text, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +91,6 @@ def load_benchmarks(ecfg: Any, resolve: Resolver = _as_is, skipped: list[Skipped
     return items
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def _judge(rows: list[dict[str, Any]], out_dir: Path, judge: Any, resolve: Resolver) -> dict[str, bool]:
     """Judge verdicts: at `judge.url`, else through a local server started now and stopped after."""
     from evaluation.judge import judge_rows, judge_server, read_judgements
@@ -119,7 +113,7 @@ def _score_and_report(rows: list[dict[str, Any]], out_dir: Path, label: str, jud
     rows, verdicts = score_rows(rows, fallback)
     atomic_write_text(out_dir / VERDICTS, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
     judged = _judge(rows, out_dir, judge, resolve) if judge is not None and judge.enabled else None
-    results = aggregate(rows, verdicts, judged, _read_jsonl(out_dir / SKIPPED))
+    results = aggregate(rows, verdicts, judged, read_jsonl(out_dir / SKIPPED))
     results["reflection"] = reflection_stats(rows, {v["id"]: bool(v["correct"]) for v in verdicts})
     results["model"] = rows[0]["settings"]["model"] if rows else None
     results["settings"] = rows[0].get("settings") if rows else None
@@ -213,7 +207,7 @@ def rescore(pred_path: Path, out_dir: Path | None = None, *, judge: Any | None =
         raise GenerationError(f"{pred_path}: no predictions to score")
     out_dir = Path(out_dir) if out_dir is not None else pred_path.parent
     label = label or model_label(rows[0]["settings"]["model"])
-    skipped = _read_jsonl(pred_path.parent / SKIPPED)
+    skipped = read_jsonl(pred_path.parent / SKIPPED)
     stored = _read_json(pred_path.parent / "results.json")
     fallback = bool(stored.get("fallback_extraction", True))
     if not write:

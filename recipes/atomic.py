@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class OutputExistsError(FileExistsError):
@@ -87,3 +90,24 @@ def move_aside(path: str | Path, suffix: str) -> Path | None:
         n += 1
     os.replace(path, dest)
     return dest
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file written by appending (predictions, training logs); [] when it does not exist.
+    A torn last line (a crash or a run still writing) is skipped; a bad line elsewhere raises ValueError naming it."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if n == len(lines):
+                log.warning("%s: skipping the torn last line %d (interrupted write)", path, n)
+                continue
+            raise ValueError(f"{path} line {n}: not JSON ({err})") from err
+    return rows

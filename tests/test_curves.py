@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from recipes.atomic import read_jsonl
 from recipes.pipeline.compose import compose
-from recipes.pipeline.curves import grpo_curves, read_jsonl, sft_curves, swift_log_steps, write_run_curves
+from recipes.pipeline.curves import grpo_curves, sft_curves, swift_log_steps, write_run_curves
 from recipes.pipeline.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
 

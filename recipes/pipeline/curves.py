@@ -10,7 +10,6 @@ SFT: loss and token accuracy (train and eval) from ms-swift's `logging.jsonl`.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 from collections import defaultdict
@@ -18,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from recipes.atomic import atomic_write_bytes, atomic_write_json
+from recipes.atomic import atomic_write_bytes, atomic_write_json, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +48,6 @@ SFT_KEYS: dict[str, tuple[str, ...]] = {
     "loss": ("loss",), "token accuracy": ("token_acc",), "eval loss": ("eval_loss",),
     "eval token accuracy": ("eval_token_acc",),
 }
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines log; a torn last line (a run still writing) is skipped, a bad middle line is named."""
-    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if i == len(lines) - 1:
-                log.warning("%s: skipping the torn last line %d", path, i + 1)
-                continue
-            raise ValueError(f"{path} line {i + 1}: not JSON ({err})") from err
-    return rows
 
 
 def swift_log_steps(path: Path) -> list[dict[str, Any]]:
