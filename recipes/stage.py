@@ -36,6 +36,21 @@ class StageError(RuntimeError):
     """A stage failed; the message says why and where its log is."""
 
 
+def child_env(extra: dict[str, str], base: dict[str, str] | None = None) -> dict[str, str]:
+    """`base` (default: this process's environment) updated with `extra`, for a child process.
+
+    A PYTHONPATH in `extra` goes in front of the inherited one instead of replacing it: packages found
+    only through PYTHONPATH (a `pip install --target` site, as scripts/gpu_check.sh uses) stay visible.
+    """
+    env = dict(os.environ if base is None else base)
+    inherited = env.get("PYTHONPATH", "")
+    env.update(extra)
+    if "PYTHONPATH" in extra and inherited:
+        ours = extra["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(ours + [p for p in inherited.split(os.pathsep) if p and p not in ours])
+    return env
+
+
 def mask_env(env: dict[str, str]) -> dict[str, str]:
     """Copy of `env` with secret-looking values (tokens, keys, passwords) replaced by `***`."""
     return {k: ("***" if _SECRET.search(k) else v) for k, v in env.items()}
@@ -115,7 +130,7 @@ class StageContext:
         """
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.stage_dir / log_name
-        env = {**os.environ, **cmd.env}
+        env = child_env(cmd.env)
         tail: deque[str] = deque(maxlen=40)
         with open(log_path, "a", encoding="utf-8") as logf:
             logf.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} $ {cmd.render()}\n")

@@ -42,5 +42,8 @@ export RLCS_INSTALL_SECONDS=$((SECONDS - start))
 echo "[gpu_check] install: ${RLCS_INSTALL_SECONDS} s (site: $site)" >&2
 export PYTHONPATH="$site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RLCS_PYTHON="$PY"
+# flashinfer-cubin is not carried: FlashInfer's sampler would JIT-compile its kernels with nvcc on first use,
+# minutes of device time; vLLM's own PyTorch/Triton sampler does the same job.
+export VLLM_USE_FLASHINFER_SAMPLER=0
 # The pipeline's children (verl's Ray workers, vLLM engines) find the carried packages through PYTHONPATH.
 exec "$PY" "$ROOT/scripts/gpu_check.py" --out "$OUT" --work "$WORK" ${rest[@]+"${rest[@]}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,23 @@ def test_sigterm_stops_the_child_and_leaves_the_stage_resumable(tmp_path: Path) 
             proc.kill()
     entry = json.loads((tmp_path / "tiny" / "manifest.json").read_text())["stages"]["sft_data"]
     assert entry["status"] == "running" and "signal 15" in entry["error"]  # resumed by the next run
+
+
+def test_a_stage_command_keeps_the_inherited_pythonpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """verl's command sets PYTHONPATH to the project root; packages found only through an inherited PYTHONPATH
+    (scripts/gpu_check.sh installs the carried verl/vLLM with `pip --target` and puts that folder there) must
+    stay importable in the child, behind the command's own entry."""
+    import sys
+
+    from omegaconf import OmegaConf
+
+    site, ours = tmp_path / "site", tmp_path / "ours"
+    for folder, module in ((site, "only_in_site"), (ours, "only_in_ours")):
+        folder.mkdir()
+        (folder / f"{module}.py").write_text(f"WHERE = {str(folder)!r}\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    ctx = StageContext(OmegaConf.create({}), tmp_path / "run", "grpo", {}, {}, dry_run=False)
+    probe = "import only_in_site, only_in_ours, os; print('PATH=' + os.environ['PYTHONPATH'])"
+    ctx.run_command(Command([sys.executable, "-c", probe], env={"PYTHONPATH": str(ours)}))
+    printed = [line for line in (ctx.stage_dir / "log.txt").read_text().splitlines() if line.startswith("PATH=")]
+    assert printed == [f"PATH={ours}{os.pathsep}{site}"]
