@@ -300,6 +300,20 @@ def rect_area_sum_two(rng: random.Random) -> Problem:
 RECHECK_RATE = 0.25
 
 
+#: Phrasings of the ``shape_color`` question, of different lengths. With one phrasing every such prompt
+#: tokenizes to the same length and the tiny model never stops early, so a whole GRPO batch could hold
+#: sequences of one length: verl 0.9.1 then builds the mRoPE position_ids as a nested tensor ragged
+#: along the wrong dimension and its update step fails (scripts/GPU_CHECK.md; verl PR #5829).
+SHAPE_COLOR_QUESTIONS = (
+    "What color is the largest shape in the image?",
+    "What is the color of the largest shape?",
+    "Which color does the biggest shape in the picture have?",
+    "Look at the image. What color is the largest shape in it?",
+    "Name the color of the largest shape.",
+    "The image shows a few filled shapes. What color is the largest one?",
+)
+
+
 def shape_color(rng: random.Random) -> Problem:
     """The colour of the largest of a few filled shapes: the answer follows from what the tiny vision
     tower sees (the colour covering most image patches), not from digits printed in the picture."""
@@ -310,10 +324,11 @@ def shape_color(rng: random.Random) -> Problem:
     if rng.random() < RECHECK_RATE:
         steps.append(f"Wait, let me check the picture again: the largest shape is indeed {big}.")
     steps.append(f"So its color is {big}.")
+    image = draw.shapes_scene(big, small, rng)
     return Problem(
         "shape_color",
-        [draw.shapes_scene(big, small, rng)],
-        "What color is the largest shape in the image?",
+        [image],
+        rng.choice(SHAPE_COLOR_QUESTIONS),
         big,
         "text",
         steps,

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 #: Bump when the model dir's content changes (cached worlds with another version are rebuilt). The
 #: tokenizer corpus includes the problem texts of ``problems.py``, so changes there count too.
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 
 #: Version of ``model_gpu/``: the same model code at head size 64 (tiny_gpu's verl + vLLM run).
-MODEL_GPU_VERSION = 1
+MODEL_GPU_VERSION = 2
 
 #: Dataset name -> version of its builder's output (bump on any change to what it writes).
 DATASET_VERSIONS: dict[str, int] = {
-    "cold_start": 7,
-    "rl": 7,
+    "cold_start": 8,
+    "rl": 8,
     "geometry3k": 3,
     "mathvista": 5,
     "mathverse": 2,
     "mathvision": 4,
     "wemath": 3,
-    "heldin": 4,
+    "heldin": 5,
 }
 
 #: Dataset name -> the splits its dir holds (what ``load_dataset(str(dir), split=...)`` accepts).
