@@ -41,6 +41,20 @@ def test_runtime_env_carries_code_only_and_masks_tokens(tmp_path):
     assert spec.entrypoint == "python -m recipes.pipeline tiny runs_dir=/x 'stages=[sft_data]'"
 
 
+def test_runtime_env_leaves_out_what_git_ignores(tmp_path):
+    """Ray reads .gitignore but not .git/info/exclude: a big folder excluded there must not be zipped."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text("/wheels/\n")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "part-00").write_bytes(b"0" * 1024)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    excludes = ray_jobs.runtime_env(tmp_path)["excludes"]
+    assert "/wheels/" in excludes and not any("code.py" in e for e in excludes)
+    assert ray_jobs.git_ignored(tmp_path / "no_repo_here") == []
+
+
 def _cpu_job(runs_dir: Path) -> tuple[list[str], list[str], str]:
     """The CPU stages of the tiny pipeline (the data converters) when they have landed, else the grpo plan."""
     if all(importlib.util.find_spec(m) is not None for m in ("SFT.data_stage", "GRPO.data_stage")):
@@ -99,6 +113,19 @@ def test_stop_a_running_job(ray_head):
         time.sleep(0.5)
     assert ray_jobs.stop(ray_head, job_id)
     assert ray_jobs.wait(ray_head, job_id, timeout_s=120) == "STOPPED"
+
+
+def test_job_keeps_the_nodes_pythonpath_behind_the_code(ray_head):
+    """Packages a cluster finds through PYTHONPATH (a shared site folder) stay importable in the job."""
+    spec = ray_jobs.build_spec("tiny", [], None)
+    spec.entrypoint = "python -c 'import os; print(\"PP=\" + os.environ[\"PYTHONPATH\"])'"
+    job_id = ray_jobs.submit(ray_head, spec)
+    ray_jobs.check_succeeded(ray_head, job_id, timeout_s=300)
+    printed = [line for line in ray_jobs.logs(ray_head, job_id).splitlines() if line.startswith("PP=")]
+    assert len(printed) == 1, printed
+    entries = printed[0].removeprefix("PP=").split(os.pathsep)
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # what the head started with
+    assert "." in entries and all(p in entries[entries.index(".") + 1:] for p in inherited), (entries, inherited)
 
 
 def _cli(argv: list[str]) -> int:

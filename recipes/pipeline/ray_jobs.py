@@ -1,7 +1,7 @@
 """Send the pipeline (or chosen stages) to a Ray cluster as a Ray job, with the Ray Jobs SDK.
 
-The job's runtime_env carries the project code only (no .git, runs/, data, checkpoints or virtual
-environments) and the tokens the stages need (WANDB_API_KEY, HF_TOKEN, ...) taken from the submitter's
+The job's runtime_env carries the project code only (no .git, runs/, data, checkpoints, virtual
+environments or anything else git ignores) and the tokens the stages need (WANDB_API_KEY, HF_TOKEN, ...) taken from the submitter's
 environment; everything this module prints or returns for display is masked (`recipes.stage.mask_env`).
 Inside the job, RAY_ADDRESS is set by Ray, so verl's `ray.init()` joins the cluster.
 """
@@ -63,11 +63,28 @@ class JobSpec:
         }
 
 
+def git_ignored(root: Path) -> list[str]:
+    """What git ignores under `root` (.gitignore, .git/info/exclude, the global excludes), as anchored
+    patterns: Ray reads .gitignore files itself, not the other two, so a large ignored folder kept there
+    (wheels, old runs) would otherwise be zipped into the job. [] outside a git checkout or without git."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(root), "ls-files", "--others", "--ignored", "--exclude-standard",
+                              "--directory", "-z"], capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return ["/" + path for path in out.split("\0") if path]
+
+
 def runtime_env(root: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None,
                 excludes: Sequence[str] = EXCLUDES) -> dict[str, Any]:
     """runtime_env with the project code as working_dir and the forwarded environment."""
+    excludes = [*excludes, *(p for p in git_ignored(root) if p not in excludes)]
     env = job_env(environ)
-    env["PYTHONPATH"] = "."  # the unpacked working_dir: `python -m recipes.pipeline` finds the code
+    # the unpacked working_dir: `python -m recipes.pipeline` finds the code (Ray keeps the node's own
+    # PYTHONPATH behind it: tests/test_ray_jobs.py)
+    env["PYTHONPATH"] = "."
     return {"working_dir": str(root), "excludes": list(excludes), "env_vars": env}
 
 
