@@ -2,11 +2,12 @@
 
 One `bash recipes/tiny.sh` (default seeds: sft.seed 42, grpo.seed 1) scored on the held-in slice
 `tiny:heldin` (48 unseen `shape_color` pictures: the colour that fills most of the picture, 4 colours, the
-question in one of 6 phrasings). Measured 2026-11-27 after the phrasings came in (tiny world model v3,
-datasets cold_start/rl v8, heldin v5): base 0.0, SFT 100.0, SFT + GRPO 100.0; group rewards varied in 7 of
-8 GRPO steps (reward mean 0.38 ... 0.88). Before, with one phrasing: SFT 70.8, SFT + GRPO 66.7. At 100 the
-paper's claim (1), SFT + GRPO > SFT, cannot show; this test pins what the run does (base << SFT, GRPO keeps
-SFT's accuracy, rewards vary) so that a change to any stage that moves these numbers is seen.
+question in one of 6 phrasings). Measured 2026-11-27 with SFT cut to 3.75 epochs (tiny world model v3,
+datasets cold_start/rl v8, heldin v5): base 0.0, SFT 93.75 (3 red pictures called green), SFT + GRPO 95.83
+(one of them fixed); group rewards varied in 7 of 8 GRPO steps (reward mean 0.0 ... 0.62). The paper's
+claim (1) shows for these seeds only, and by one item: other seed pairs put SFT anywhere from 20.8 to
+93.75 (sft.seed 1: every picture called blue), and GRPO never lowered SFT (README, "The tiny world").
+A run is deterministic on one machine, so the tolerances are small: they pin the default seeds' run.
 """
 
 from __future__ import annotations
@@ -26,21 +27,22 @@ from recipes.tiny_world.images import SHAPE_COLOURS
 
 pytestmark = pytest.mark.slow
 
-EXPECTED = {"base": 0.0, "sft": 100.0, "sft_grpo": 100.0}
-"""Held-in accuracy of the default seeds' run (one seed pair: the SFT seed now also sets ms-swift's
-data_seed, so earlier seed sweeps, which shuffled alike, do not count)."""
+EXPECTED = {"base": 0.0, "sft": 93.75, "sft_grpo": 95.83}
+"""Held-in accuracy of the default seeds' run (sft.seed 1 / grpo.seed 2 and 7 / 3 give 0.0, 20.83, 20.83)."""
 
-TOLERANCE = {"base": 0.0, "sft": 8.4, "sft_grpo": 12.5}
-"""Points each figure may move: 4 items for SFT, 6 for SFT + GRPO (one lr step moved it 8.3)."""
+TOLERANCE = {"base": 0.0, "sft": 4.2, "sft_grpo": 4.2}
+"""Points each figure may move: 2 items. Not the seed spread (73 points for SFT, see the docstring): these pin
+the default seeds' run, which is deterministic on one machine; 2 items allow for another CPU's arithmetic."""
 
 MIN_SFT_GAIN = 30.0
-"""Points SFT adds over the base model, at least (measured +100.0; +70.8 with one phrasing)."""
+"""Points SFT adds over the base model, at least (measured +93.75; +20.83 with the other two seed pairs)."""
 
-MAX_GRPO_LOSS = 12.5
-"""Points GRPO may take off the SFT checkpoint, at most (measured 0.0; -4.2 with one phrasing)."""
+MAX_GRPO_LOSS = 0.0
+"""Points GRPO may take off the SFT checkpoint, at most: none (measured +2.08 with the default seeds, 0.0 with
+the other two pairs, so SFT + GRPO > SFT is not asserted; -4.2 with one phrasing)."""
 
-MIN_VARYING_STEPS = 7
-"""GRPO steps (of 8) whose group rewards vary, at least (measured 7; 8 with one phrasing)."""
+MIN_VARYING_STEPS = 6
+"""GRPO steps (of 8) whose group rewards vary, at least (measured 7 with each of the three seed pairs)."""
 
 
 @pytest.fixture(scope="module")
