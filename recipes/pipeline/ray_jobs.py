@@ -1,8 +1,8 @@
 """Send the pipeline (or chosen stages) to a Ray cluster as a Ray job, with the Ray Jobs SDK.
 
 The job's runtime_env carries the project code only (no .git, runs/, data, checkpoints, virtual
-environments or anything else git ignores) and the tokens the stages need (WANDB_API_KEY, HF_TOKEN, ...) taken from the submitter's
-environment; everything this module prints or returns for display is masked (`recipes.stage.mask_env`).
+environments or anything else git ignores) and the tokens the stages need (WANDB_API_KEY, HF_TOKEN, ...)
+taken from the submitter's environment; everything this module prints or returns for display is masked (`recipes.stage.mask_env`).
 Inside the job, RAY_ADDRESS is set by Ray, so verl's `ray.init()` joins the cluster.
 """
 
