@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from omegaconf import DictConfig
 
-from recipes.stage import Command, StageError
+from recipes.stage import Command, StageError, child_env
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class NodeProcess:
         argv = [_local_executable(argv[0]), *argv[1:]]
         cwd = cwd if cwd and os.path.isdir(cwd) else None  # the submitter's dir may not exist on this node
         self.proc = subprocess.Popen(
-            argv, env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, cwd=cwd, stdout=subprocess.PIPE,
+            argv, env=child_env({"PYTHONUNBUFFERED": "1", **env}), cwd=cwd, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
         return self.proc.pid

@@ -98,6 +98,25 @@ def test_stop_ends_the_whole_process_tree_of_a_rank():
     assert not psutil.pid_exists(pid) and not any(c.is_running() and c.status() != "zombie" for c in children)
 
 
+def test_a_rank_keeps_the_nodes_pythonpath_behind_the_commands(tmp_path, monkeypatch):
+    """A rank's command sets PYTHONPATH (the swift backend does); packages the node finds only through its
+    own PYTHONPATH stay importable, as for a stage run in the driver (recipes.stage.child_env)."""
+    site, ours = tmp_path / "site", tmp_path / "ours"
+    for folder, module in ((site, "only_in_site"), (ours, "only_in_ours")):
+        folder.mkdir()
+        (folder / f"{module}.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    node = ray_launch.NodeProcess()
+    node.start([sys.executable, "-c", "import only_in_site, only_in_ours; print('imported', flush=True)"],
+               {"PYTHONPATH": str(ours)}, None)
+    lines, code = [], None
+    deadline = time.monotonic() + 60
+    while code is None and time.monotonic() < deadline:
+        got, code = node.read(0.5)
+        lines += got
+    assert (lines, code) == (["imported"], 0)
+
+
 def test_a_missing_executable_names_the_node():
     with pytest.raises(FileNotFoundError, match="every node needs the project installed"):
         ray_launch.NodeProcess().start(["/nowhere/swift-not-installed", "sft"], {}, None)
