@@ -2,12 +2,11 @@
 
 One `bash recipes/tiny.sh` (default seeds: sft.seed 42, grpo.seed 1) scored on the held-in slice
 `tiny:heldin` (48 unseen `shape_color` pictures: the colour that fills most of the picture, 4 colours, the
-question in one of 6 phrasings). Measured 2026-11-27 with SFT cut to 3.75 epochs (tiny world model v3,
-datasets cold_start/rl v8, heldin v5): base 0.0, SFT 93.75 (3 red pictures called green), SFT + GRPO 95.83
-(one of them fixed); group rewards varied in 7 of 8 GRPO steps (reward mean 0.0 ... 0.62). The paper's
-claim (1) shows for these seeds only, and by one item: other seed pairs put SFT anywhere from 20.8 to
-93.75 (sft.seed 1: every picture called blue), and GRPO never lowered SFT (README, "The tiny world").
-A run is deterministic on one machine, so the tolerances are small: they pin the default seeds' run.
+question in one of 6 phrasings). Measured 2026-11-27 with 6 SFT epochs (tiny world model v3, datasets
+cold_start/rl v8, heldin v5) over three seed pairs (sft / grpo): SFT 91.67 / 93.75 / 100.0 for 42 / 1 / 7,
+SFT + GRPO 89.58 / 95.83 / 100.0 (8 steps of 2 prompts x 4 responses at lr 2e-5 move greedy answers by one item
+either way: the paper's claim (1) does not reproduce at this budget; README, "The tiny world"). The
+tolerances are the seed spread, so another seed or another CPU's arithmetic stays inside them.
 """
 
 from __future__ import annotations
@@ -27,22 +26,21 @@ from recipes.tiny_world.images import SHAPE_COLOURS
 
 pytestmark = pytest.mark.slow
 
-EXPECTED = {"base": 0.0, "sft": 93.75, "sft_grpo": 95.83}
-"""Held-in accuracy of the default seeds' run (sft.seed 1 / grpo.seed 2 and 7 / 3 give 0.0, 20.83, 20.83)."""
+EXPECTED = {"base": 0.0, "sft": 95.83, "sft_grpo": 94.79}
+"""Held-in accuracy: the middle of the three seed pairs' range (see TOLERANCE)."""
 
-TOLERANCE = {"base": 0.0, "sft": 4.2, "sft_grpo": 4.2}
-"""Points each figure may move: 2 items. Not the seed spread (73 points for SFT, see the docstring): these pin
-the default seeds' run, which is deterministic on one machine; 2 items allow for another CPU's arithmetic."""
+TOLERANCE = {"base": 0.0, "sft": 4.2, "sft_grpo": 5.3}
+"""Points each figure may move: the seed spread (SFT 91.67 ... 100.0, SFT + GRPO 89.58 ... 100.0)."""
 
-MIN_SFT_GAIN = 30.0
-"""Points SFT adds over the base model, at least (measured +93.75; +20.83 with the other two seed pairs)."""
+MIN_SFT_GAIN = 80.0
+"""Points SFT adds over the base model, at least (measured +91.67, +93.75, +100.0)."""
 
-MAX_GRPO_LOSS = 0.0
-"""Points GRPO may take off the SFT checkpoint, at most: none (measured +2.08 with the default seeds, 0.0 with
-the other two pairs, so SFT + GRPO > SFT is not asserted; -4.2 with one phrasing)."""
+MAX_GRPO_MOVE = 4.2
+"""Points GRPO may move the SFT checkpoint's accuracy either way, at most: 2 items (measured -2.08 with the
+default seeds, +2.08 with sft.seed 1 / grpo.seed 2, 0.0 with 7 / 3). SFT + GRPO > SFT is not asserted: it does not hold."""
 
-MIN_VARYING_STEPS = 6
-"""GRPO steps (of 8) whose group rewards vary, at least (measured 7 with each of the three seed pairs)."""
+MIN_VARYING_STEPS = 5
+"""GRPO steps (of 8) whose group rewards vary, at least (measured 5, 7 and 8 with the three seed pairs)."""
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +60,7 @@ def test_heldin_accuracy_rises_from_base_to_sft_to_grpo(tiny_run: Path, tmp_path
                       preset="tiny", overrides=["benchmarks=[heldin]"], baseline="base",
                       resolve=hub_resolver(offline=True))
     acc = {m["label"]: m["accuracy"]["heldin"] for m in summary["models"]}
-    assert acc["sft"] - acc["base"] >= MIN_SFT_GAIN and acc["sft"] - acc["sft_grpo"] <= MAX_GRPO_LOSS, acc
+    assert acc["sft"] - acc["base"] >= MIN_SFT_GAIN and abs(acc["sft_grpo"] - acc["sft"]) <= MAX_GRPO_MOVE, acc
     assert all(abs(acc[k] - v) <= TOLERANCE[k] for k, v in EXPECTED.items()), (acc, EXPECTED)
     rows = [json.loads(line) for line in (tmp_path / "evals" / "sft" / "predictions.jsonl").read_text().splitlines()]
     boxed = [re.findall(r"\\boxed\{(\w+)\}", r["response"]) for r in rows]
