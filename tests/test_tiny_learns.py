@@ -55,7 +55,7 @@ def _sft_checkpoint(run: Path) -> str:
     return manifest["stages"]["sft"]["outputs"]["checkpoint"]
 
 
-def test_heldin_accuracy_rises_from_base_to_sft_to_grpo(tiny_run: Path, tmp_path: Path) -> None:
+def test_heldin_accuracy_rises_from_base_to_sft_and_grpo_keeps_it(tiny_run: Path, tmp_path: Path) -> None:
     summary = compare(["base=tiny:model", f"sft={_sft_checkpoint(tiny_run)}", f"sft_grpo={tiny_run}"], tmp_path,
                       preset="tiny", overrides=["benchmarks=[heldin]"], baseline="base",
                       resolve=hub_resolver(offline=True))
