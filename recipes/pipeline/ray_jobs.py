@@ -2,7 +2,8 @@
 
 The job's runtime_env carries the project code only (no .git, runs/, data, checkpoints, virtual
 environments or anything else git ignores) and the tokens the stages need (WANDB_API_KEY, HF_TOKEN, ...)
-taken from the submitter's environment; everything this module prints or returns for display is masked (`recipes.stage.mask_env`).
+taken from the submitter's environment; everything this module prints or returns for display is masked
+(`recipes.stage.mask_env`).
 Inside the job, RAY_ADDRESS is set by Ray, so verl's `ray.init()` joins the cluster.
 """
 
