@@ -2,11 +2,11 @@
 
 One `bash recipes/tiny.sh` (default seeds: sft.seed 42, grpo.seed 1) scored on the held-in slice
 `tiny:heldin` (48 unseen `shape_color` pictures: the colour that fills most of the picture, 4 colours, the
-question in one of 6 phrasings). Measured 2026-11-27 with 6 SFT epochs (tiny world model v3, datasets
-cold_start/rl v8, heldin v5) over three seed pairs (sft / grpo): SFT 91.67 / 93.75 / 100.0 for 42 / 1 / 7,
-SFT + GRPO 89.58 / 95.83 / 100.0 (8 steps of 2 prompts x 4 responses at lr 2e-5 move greedy answers by one item
-either way: the paper's claim (1) does not reproduce at this budget; README, "The tiny world"). The
-tolerances are the seed spread, so another seed or another CPU's arithmetic stays inside them.
+question in one of 6 phrasings). Measured 2026-11-28 with 4 SFT epochs and GRPO's 8 steps of 4 prompts x 4
+responses at lr 2e-5 (tiny world model v3, datasets cold_start v9 / rl v8, heldin v5) over three seed pairs
+(sft / grpo 42 / 1, 1 / 1, 7 / 3): SFT 70.83 / 35.42 / 37.5, SFT + GRPO 77.08 / 52.08 / 62.5 (README, "The
+tiny world"). The tolerances are the seed spread, so another seed or another CPU's arithmetic stays inside
+them; base < SFT < SFT + GRPO held on every seed pair and is asserted as such.
 """
 
 from __future__ import annotations
@@ -26,22 +26,21 @@ from recipes.tiny_world.images import SHAPE_COLOURS
 
 pytestmark = pytest.mark.slow
 
-EXPECTED = {"base": 0.0, "sft": 95.83, "sft_grpo": 94.79}
+EXPECTED = {"base": 0.0, "sft": 53.12, "sft_grpo": 64.58}
 """Held-in accuracy: the middle of the three seed pairs' range (see TOLERANCE)."""
 
-TOLERANCE = {"base": 0.0, "sft": 4.2, "sft_grpo": 5.3}
-"""Points each figure may move: the seed spread (SFT 91.67 ... 100.0, SFT + GRPO 89.58 ... 100.0)."""
+TOLERANCE = {"base": 0.0, "sft": 17.71, "sft_grpo": 12.5}
+"""Points each figure may move: the seed spread (SFT 35.42 ... 70.83, SFT + GRPO 52.08 ... 77.08)."""
 
-MIN_SFT_GAIN = 80.0
-"""Points SFT adds over the base model, at least (measured +91.67, +93.75, +100.0)."""
+MIN_SFT_GAIN = 30.0
+"""Points SFT adds over the base model, at least (measured +70.83, +35.42, +37.5)."""
 
-MAX_GRPO_MOVE = 4.2
-"""Points GRPO may move the SFT checkpoint's accuracy either way, at most: 2 items (measured -2.08 with the
-default seeds, +2.08 with sft.seed 1 / grpo.seed 1, 0.0 with 7 / 3). SFT + GRPO > SFT is not asserted: it
-does not hold."""
+MIN_GRPO_GAIN = 2.0
+"""Points GRPO adds to the SFT checkpoint's accuracy, at least: one item of 48 (measured +6.25, +16.67 and
++25.0 with the three seed pairs). This is the paper's claim (1), SFT + GRPO > SFT, in miniature."""
 
-MIN_VARYING_STEPS = 5
-"""GRPO steps (of 8) whose group rewards vary, at least (measured 5, 7 and 8 with the three seed pairs)."""
+MIN_VARYING_STEPS = 7
+"""GRPO steps (of 8) whose 16 rewards vary, at least (measured 8 of 8 with each of the three seed pairs)."""
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +55,12 @@ def _sft_checkpoint(run: Path) -> str:
     return manifest["stages"]["sft"]["outputs"]["checkpoint"]
 
 
-def test_heldin_accuracy_rises_from_base_to_sft_and_grpo_keeps_it(tiny_run: Path, tmp_path: Path) -> None:
+def test_heldin_accuracy_rises_from_base_to_sft_to_sft_grpo(tiny_run: Path, tmp_path: Path) -> None:
     summary = compare(["base=tiny:model", f"sft={_sft_checkpoint(tiny_run)}", f"sft_grpo={tiny_run}"], tmp_path,
                       preset="tiny", overrides=["benchmarks=[heldin]"], baseline="base",
                       resolve=hub_resolver(offline=True))
     acc = {m["label"]: m["accuracy"]["heldin"] for m in summary["models"]}
-    assert acc["sft"] - acc["base"] >= MIN_SFT_GAIN and abs(acc["sft_grpo"] - acc["sft"]) <= MAX_GRPO_MOVE, acc
+    assert acc["sft"] - acc["base"] >= MIN_SFT_GAIN and acc["sft_grpo"] - acc["sft"] >= MIN_GRPO_GAIN, acc
     assert all(abs(acc[k] - v) <= TOLERANCE[k] for k, v in EXPECTED.items()), (acc, EXPECTED)
     rows = [json.loads(line) for line in (tmp_path / "evals" / "sft" / "predictions.jsonl").read_text().splitlines()]
     boxed = [re.findall(r"\\boxed\{(\w+)\}", r["response"]) for r in rows]

@@ -31,7 +31,7 @@ class Problem:
     answer_type: str
     """``integer``, ``float``, ``fraction`` or ``text``."""
     steps: list[str]
-    """Reasoning sentences; the last one states the answer value."""
+    """Reasoning sentences; the last one states the answer value (unless ``conclusion`` does)."""
     subject: str
     facts: dict = field(default_factory=dict)
     """The numbers the picture encodes (for checks)."""
@@ -39,6 +39,9 @@ class Problem:
     """Decimal places of a ``float`` answer."""
     unit: str | None = None
     choices: list[str] | None = None
+    conclusion: str | None = None
+    """Last sentence of the chain with a ``{boxed}`` slot for the final answer; ``None``: "Therefore, the
+    answer is {boxed}." after the steps."""
 
     @property
     def letter(self) -> str | None:
@@ -320,10 +323,9 @@ def shape_color(rng: random.Random) -> Problem:
     names = list(draw.SHAPE_COLOURS)
     big = rng.choice(names)
     small = rng.sample([c for c in names if c != big], rng.randint(1, 2))
-    steps = [f"The largest shape in the picture is {big}."]
+    steps = []
     if rng.random() < RECHECK_RATE:
-        steps.append(f"Wait, let me check the picture again: the largest shape is indeed {big}.")
-    steps.append(f"So its color is {big}.")
+        steps = [f"The largest shape in the picture looks {big}.", "Wait, let me check the picture again."]
     image = draw.shapes_scene(big, small, rng)
     return Problem(
         "shape_color",
@@ -334,6 +336,9 @@ def shape_color(rng: random.Random) -> Problem:
         steps,
         "visual perception",
         {"big": big, "small": small},
+        # The box holds the colour read off the picture, not copied from a sentence before it: in the
+        # box the colour is another token (`blue` vs ` blue`), and the 2-layer model copied it wrong.
+        conclusion="The largest shape in the picture is {boxed}.",
     )
 
 
@@ -396,9 +401,11 @@ def sample_problem(
 
 
 def cot_answer(p: Problem, final: str) -> str:
-    """Chain of thought for the cold-start set: the reasoning sentences, then ``\\boxed{final}``."""
+    """Chain of thought for the cold-start set: the reasoning sentences, then a conclusion that boxes
+    ``final``."""
     lines = list(p.steps)
     if p.choices:
         lines.append(f"This matches option ({p.letter}).")
-    lines.append(rf"Therefore, the answer is \boxed{{{final}}}.")
+    conclusion = p.conclusion or "Therefore, the answer is {boxed}."
+    lines.append(conclusion.format(boxed=rf"\boxed{{{final}}}"))
     return " ".join(lines)
