@@ -3,11 +3,11 @@
 One `bash recipes/tiny.sh` (default seeds: sft.seed 42, grpo.seed 1) scored on the held-in slice
 `tiny:heldin` (48 unseen `shape_color` pictures: the colour that fills most of the picture, 4 colours, the
 question in one of 6 phrasings). Measured 2026-11-28 with 4 SFT epochs and GRPO's 8 steps of 4 prompts x 4
-responses at lr 2e-5 (tiny world model v3, datasets cold_start v9 / rl v8, heldin v5) over three seed pairs
-(sft / grpo 42 / 1, 1 / 1, 7 / 3): SFT 70.83 / 35.42 / 37.5, SFT + GRPO 77.08 / 52.08 / 62.5 (README, "The
-tiny world"). The tolerances are the seed spread, so another seed or another CPU's arithmetic stays inside
-them; base < SFT < SFT + GRPO held on every seed pair and is asserted as such.
-"""
+responses at lr 2e-5 (tiny world model v3, datasets cold_start v9 / rl v8, heldin v5) over five seed pairs
+(sft / grpo 42 / 1, 1 / 1, 7 / 3, 11 / 5, 3 / 2): SFT 70.83 / 35.42 / 37.5 / 54.17 / 93.75, SFT + GRPO
+77.08 / 52.08 / 62.5 / 56.25 / 75.0 (README, "The tiny world"). The tolerances are the seed spread, so another
+seed or another CPU's arithmetic stays inside them. SFT + GRPO > SFT held on four of the five pairs (not from
+sft.seed 3's 93.75) and is asserted for the default pair."""
 
 from __future__ import annotations
 
@@ -26,21 +26,23 @@ from recipes.tiny_world.images import SHAPE_COLOURS
 
 pytestmark = pytest.mark.slow
 
-EXPECTED = {"base": 0.0, "sft": 53.12, "sft_grpo": 64.58}
-"""Held-in accuracy: the middle of the three seed pairs' range (see TOLERANCE)."""
+EXPECTED = {"base": 0.0, "sft": 64.58, "sft_grpo": 64.58}
+"""Held-in accuracy: the middle of the five seed pairs' range (see TOLERANCE)."""
 
-TOLERANCE = {"base": 0.0, "sft": 17.71, "sft_grpo": 12.5}
-"""Points each figure may move: the seed spread (SFT 35.42 ... 70.83, SFT + GRPO 52.08 ... 77.08)."""
+TOLERANCE = {"base": 0.0, "sft": 29.2, "sft_grpo": 12.6}
+"""Points each figure may move: half the seed spread, rounded up (SFT 35.42 ... 93.75, SFT + GRPO
+52.08 ... 77.08)."""
 
 MIN_SFT_GAIN = 30.0
-"""Points SFT adds over the base model, at least (measured +70.83, +35.42, +37.5)."""
+"""Points SFT adds over the base model, at least (measured +35.42 to +93.75)."""
 
 MIN_GRPO_GAIN = 2.0
-"""Points GRPO adds to the SFT checkpoint's accuracy, at least: one item of 48 (measured +6.25, +16.67 and
-+25.0 with the three seed pairs). This is the paper's claim (1), SFT + GRPO > SFT, in miniature."""
+"""Points GRPO adds to the SFT checkpoint's accuracy with the default seeds, at least: one item of 48
+(measured +6.25; the other pairs +16.67, +25.0, +2.08 and -18.75). The paper's claim (1), SFT + GRPO > SFT,
+in miniature; from an SFT checkpoint that already reads the colours (93.75) GRPO's noise hurts instead."""
 
 MIN_VARYING_STEPS = 7
-"""GRPO steps (of 8) whose 16 rewards vary, at least (measured 8 of 8 with each of the three seed pairs)."""
+"""GRPO steps (of 8) whose 16 rewards vary, at least (measured 8 of 8 with each of the five seed pairs)."""
 
 
 @pytest.fixture(scope="module")
