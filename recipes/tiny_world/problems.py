@@ -39,9 +39,8 @@ class Problem:
     """Decimal places of a ``float`` answer."""
     unit: str | None = None
     choices: list[str] | None = None
-    conclusion: str | None = None
-    """Last sentence of the chain with a ``{boxed}`` slot for the final answer; ``None``: "Therefore, the
-    answer is {boxed}." after the steps."""
+    conclusion: str = "Therefore, the answer is {boxed}."
+    """Last sentence of the chain, with a ``{boxed}`` slot for the final answer."""
 
     @property
     def letter(self) -> str | None:
@@ -406,6 +405,5 @@ def cot_answer(p: Problem, final: str) -> str:
     lines = list(p.steps)
     if p.choices:
         lines.append(f"This matches option ({p.letter}).")
-    conclusion = p.conclusion or "Therefore, the answer is {boxed}."
-    lines.append(conclusion.format(boxed=rf"\boxed{{{final}}}"))
+    lines.append(p.conclusion.format(boxed=rf"\boxed{{{final}}}"))
     return " ".join(lines)
