@@ -15,10 +15,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
 from GRPO.swift_command import SwiftPaths, swift_command
 from GRPO.swift_flags import SwiftConfigError, warnings
 from recipes.atomic import atomic_write_json
-from recipes.ms_swift import last_checkpoint
+from recipes.checks import Problem, problem_from
+from recipes.ms_swift import argument_errors, last_checkpoint
 from recipes.stage import HF_MODEL, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,23 @@ def _paths(ctx: StageContext, model: str, out: Path, resume_from: str | None) ->
 
 
 # -- stage entry points ---------------------------------------------------------------------------------
+def validate(cfg: DictConfig) -> list[Problem]:
+    """The `swift rlhf` command our settings make (placeholder paths), then ms-swift's own parser over it."""
+    try:
+        cmd = swift_command(cfg, SwiftPaths(model="<model>", train_file="<rl_data>/train.parquet",
+                                            output_dir="<grpo>/checkpoints", val_file="<rl_data>/val.parquet"))
+    except SwiftConfigError as err:
+        text = str(err)
+        key = text.split("=", 1)[0].split(":", 1)[0] if text.startswith("grpo.") else "grpo"
+        return [problem_from(key, OmegaConf.select(cfg, key, default=None), text)]
+    from swift.arguments import RLHFArguments
+
+    extra = {str(k).lstrip("-") for k in (cfg.grpo.extra_overrides or {})}
+    return [Problem(*((f"grpo.extra_overrides.{flag}", None) if flag in extra else ("grpo.backend", "swift")),
+                    f"ms-swift's parser refuses --{flag}: {why}")
+            for flag, why in argument_errors(RLHFArguments, cmd.argv[2:]).items()]
+
+
 def plan(ctx: StageContext, model: str, out: Path) -> StagePlan:
     """The exact `swift rlhf` command, its outputs, and every setting ms-swift will not honour as given."""
     try:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from GRPO import swift_backend, verl_backend
 from recipes.ablation import starts_from
+from recipes.checks import Problem
 from recipes.hub import Source
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 
@@ -33,6 +34,9 @@ class GRPOBackend(Protocol):
 
     def hf_model(self, ctx: StageContext, target: Path) -> dict[str, Any]:
         """Make grpo's checkpoint a Hugging Face model; return the outputs, `model` among them."""
+
+    def validate(self, cfg: DictConfig) -> list[Problem]:
+        """The backend's own check of the settings (its tool's config code or parser), before anything runs."""
 
 
 BACKENDS: dict[str, GRPOBackend] = {"verl": verl_backend, "swift": swift_backend}
@@ -68,6 +72,10 @@ class GRPOStage(Stage):
     @staticmethod
     def _out(ctx: StageContext) -> Path:
         return (ctx.stage_dir / "checkpoints").resolve()
+
+    def validate(self, cfg: DictConfig) -> list[Problem]:
+        """The backend's own check: verl's config code over the overrides, or ms-swift's parser over the flags."""
+        return backend(cfg).validate(cfg) if str(cfg.grpo.backend) in BACKENDS else []
 
     def plan(self, ctx: StageContext) -> StagePlan:
         return backend(ctx.cfg).plan(ctx, self._actor_model(ctx), self._out(ctx))

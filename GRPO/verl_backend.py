@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from GRPO.verl_overrides import verl_overrides
+from GRPO.verl_overrides import PARITY, GRPOConfigError, verl_overrides
+from recipes.checks import Problem, problem_from
 from recipes.stage import Command, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,27 @@ def command(ctx: StageContext, model: str, out: Path) -> Command:
 
 
 # -- stage entry points ---------------------------------------------------------------------------------
+def validate(cfg: DictConfig) -> list[Problem]:
+    """Our overrides through verl's own config code (Hydra composition of its ppo_trainer plus
+    `validate_config`, on this CPU), with placeholder paths for the data."""
+    from GRPO.verl_check import VerlConfigError, check_overrides
+
+    try:
+        overrides = verl_overrides(cfg, model_path=str(cfg.model.path), train_files="<rl_data>/train.parquet",
+                                   val_files="<rl_data>/val.parquet", checkpoint_dir="<grpo>/checkpoints")
+    except GRPOConfigError as err:
+        key = str(err).split("=", 1)[0] if str(err).startswith("grpo.") else "grpo"
+        return [problem_from(key, OmegaConf.select(cfg, key, default=None), str(err))]
+    try:
+        check_overrides(overrides)
+    except VerlConfigError as err:
+        text = " ".join(str(err).split())
+        ours = [row.key for row in PARITY if row.verl_key.lstrip("+") in text and not row.key.startswith("(")]
+        key = ours[0] if ours else "grpo.extra_overrides"
+        return [Problem(key, OmegaConf.select(cfg, key, default=None), f"verl's own check refuses it: {text}")]
+    return []
+
+
 def plan(ctx: StageContext, model: str, out: Path) -> StagePlan:
     """The exact `main_ppo` command, where Ray comes from, the step count and the attention setting."""
     where = (f"joins the Ray cluster at {ctx.cfg.cluster.address}" if ctx.cfg.cluster.address

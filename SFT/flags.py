@@ -18,6 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
 from recipes.stage import Command
 
+CHECKPOINTS = ("last", "best")
+"""What `sft.checkpoint` may name: the last checkpoint, or the one with the lowest eval loss."""
+
 
 class SFTConfigError(ValueError):
     """The SFT settings cannot make a valid `swift sft` command (said before anything runs)."""
@@ -138,8 +141,8 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
         args += ["--deepspeed", str(sft.deepspeed)]
     if str(model.torch_dtype) == "float32":
         args += ["--fp16", "false", "--bf16", "false"]  # ms-swift 4.6 turns fp16 on for float32 otherwise
-    if sft.checkpoint not in ("last", "best"):
-        raise SFTConfigError(f"sft.checkpoint must be 'last' or 'best', got {sft.checkpoint!r}")
+    if sft.checkpoint not in CHECKPOINTS:
+        raise SFTConfigError(f"sft.checkpoint must be one of {', '.join(CHECKPOINTS)}, got {sft.checkpoint!r}")
     extra = _plain(sft.extra_args) or {}
     check_extra_args(extra)
     for key, value in extra.items():

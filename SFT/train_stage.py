@@ -13,14 +13,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from recipes import ms_swift, ray_launch
 from recipes.atomic import atomic_write_text
+from recipes.checks import Problem, problem_from
 from recipes.hub import Source
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 from SFT.checks import check_dataset, check_model_dir
-from SFT.flags import SFTPaths, build_command, gradient_accumulation
+from SFT.flags import (
+    MANAGED_BY_RECIPE,
+    SFTConfigError,
+    SFTPaths,
+    build_command,
+    gradient_accumulation,
+    swift_args,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,25 @@ class SFTStage(Stage):
 
     def sources(self, cfg: DictConfig) -> list[Source]:
         return [Source(str(cfg.model.path), "model")]
+
+    def validate(self, cfg: DictConfig) -> list[Problem]:
+        """extra_args against ms-swift's flags, and the whole `swift sft` argument list through ms-swift's own
+        parser (placeholder paths; nothing is read). The batch geometry is the schema's (PipelineConfig)."""
+        placeholder = SFTPaths(model="<model>", dataset="<sft_data>.jsonl", output_dir="<output>",
+                               system_file="<system>.txt")
+        try:
+            args = swift_args(cfg, placeholder)
+        except SFTConfigError as err:
+            return [problem_from("sft.extra_args", dict(cfg.sft.extra_args or {}), str(err))]
+        from swift.arguments import SftArguments
+
+        extra = {str(k).lstrip("-") for k in (cfg.sft.extra_args or {})}
+        out = []
+        for flag, why in ms_swift.argument_errors(SftArguments, args).items():
+            key = (f"sft.extra_args.{flag}" if flag in extra else MANAGED_BY_RECIPE.get(flag, f"sft.{flag}"))
+            value = OmegaConf.select(cfg, key, default=None) if "." in key and " " not in key else None
+            out.append(Problem(key, value, f"ms-swift's parser refuses --{flag}: {why}"))
+        return out
 
     def _paths(self, ctx: StageContext) -> SFTPaths:
         out = ctx.stage_dir / "output"

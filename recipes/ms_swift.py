@@ -40,6 +40,42 @@ def flag_value(value: Any) -> list[str]:
 
 
 # -- launcher geometry ----------------------------------------------------------------------------------
+def argument_errors(arguments: type, argv: list[str]) -> dict[str, str]:
+    """ms-swift's own argument parser (`HfArgumentParser` over its arguments dataclass, as `swift sft` / `swift
+    rlhf` parse their command line) run over `argv`, flags and values only: no model, file or GPU is touched.
+    Returns flag name -> why it is refused (an unknown flag, a value of the wrong type or outside a choice)."""
+    import argparse
+    import contextlib
+    import io
+
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(arguments)
+    parser.exit_on_error = False
+    args, errors = list(argv), {}
+    for _ in range(len(argv) + 1):
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                _, unknown = parser.parse_known_args(args)
+        except argparse.ArgumentError as err:
+            flag = (err.argument_name or "").split("/")[0]
+            errors[flag.lstrip("-")] = err.message
+            if flag not in args:
+                break
+            i = args.index(flag)
+            j = i + 1
+            while j < len(args) and not args[j].startswith("--"):
+                j += 1
+            del args[i:j]
+            continue
+        except SystemExit:
+            errors["(arguments)"] = "ms-swift's parser refused the command line"
+            break
+        errors.update({u.lstrip("-"): "not a flag of this ms-swift" for u in unknown if u.startswith("--")})
+        break
+    return errors
+
+
 def world_size(cluster: DictConfig) -> int:
     """Training processes across all nodes."""
     return int(cluster.nproc_per_node) * int(cluster.nnodes)

@@ -22,6 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes.checks import Problem
 from recipes.hub import Source
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,11 @@ class Stage(ABC):
 
     def sources(self, cfg: DictConfig) -> list[Source]:
         """Models and datasets to fetch before any stage runs."""
+        return []
+
+    def validate(self, cfg: DictConfig) -> list[Problem]:
+        """Every problem this stage would hit with `cfg` beyond the schema's own rules (relations with other
+        groups, the upstream tool's own checks), found before any stage runs: no files, no GPU, no network."""
         return []
 
     @abstractmethod

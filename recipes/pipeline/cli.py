@@ -33,6 +33,8 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "run": Command("recipes.pipeline.run:main",
                    "run a recipe's stages (SFT -> GRPO -> merge -> eval); skips what is done, resumes the rest"),
+    "validate": Command("recipes.pipeline.validate:main",
+                        "check a recipe and overrides (schema, relations, verl's and ms-swift's own checks); run nothing"),
     "convert-sft": Command("recipes.pipeline.convert:main_sft",
                            "convert the cold-start set to ms-swift JSON lines plus images"),
     "convert-rl": Command("recipes.pipeline.convert:main_rl",

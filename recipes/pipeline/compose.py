@@ -3,22 +3,25 @@ schema) and over verl's own config tree (GRPO/verl_check.py), with one error typ
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from recipes.ablation import AblationError, apply_ablation
-from recipes.pipeline.config import register
+from recipes.ablation import ABLATIONS, AblationError, ablation_of, apply_ablation
+from recipes.checks import ConfigError, Problem, closest, field_type, schema_problems, type_words
+from recipes.pipeline.config import PipelineConfig, register
 from recipes.stage import STAGES
+
+__all__ = ["ConfigError", "compose", "compose_eval", "hydra_compose", "list_eval_presets", "list_recipes"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 SCHEMA = "pipeline_schema"
 """The registered schema every recipe starts from (recipes/pipeline/config.py)."""
 
 
-class ConfigError(ValueError):
-    """A recipe, preset or override that does not fit the schema."""
 
 
 def hydra_compose(config_dir: Path, config_name: str, overrides: Sequence[str] = (), what: str = "") -> DictConfig:
@@ -51,18 +54,70 @@ def list_eval_presets() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "eval").glob("*.yaml"))
 
 
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def override_problem(err: ConfigError, overrides: Sequence[str]) -> tuple[Problem, str] | None:
+    """The problem Hydra found with one of `overrides` (a wrong type, an unknown key or group option, bad
+    grammar) and that override; None when Hydra's error names none of them."""
+    chain, e = [], err.__cause__
+    while e is not None:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for e in chain:
+        key = getattr(e, "full_key", None)
+        match = [o for o in overrides if key and _key(o) == key]
+        if match:
+            value = match[0].split("=", 1)[1] if "=" in match[0] else None
+            if type(e).__name__ == "ConfigAttributeError":
+                parent, _, name = key.rpartition(".")
+                node = field_type(PipelineConfig, parent) if parent else PipelineConfig
+                names = [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
+                near = closest(name, names)
+                return Problem(key, value, f"not a key of {parent or 'the recipe'}",
+                               f"{parent}.{near}" if parent and near else near), match[0]
+            return Problem(key, value, f"must be {type_words(field_type(PipelineConfig, key))}"), match[0]
+    text = str(err)
+    found = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+    if found:
+        group, option = found.groups()
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        match = [o for o in overrides if _key(o) == group]
+        if match:
+            return Problem(group, option, f"one of {', '.join(options)}", closest(option, options)), match[0]
+    found = re.search(r"Error parsing override '([^']*)'", text)
+    if found and found.group(1) in overrides:
+        return Problem("override", found.group(1), "expected key=value (Hydra's override grammar)"), found.group(1)
+    return None
+
+
 def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose `recipe` with Hydra-style `key=value` overrides (read-only); raise ConfigError with the reason."""
+    """Compose `recipe` with Hydra-style `key=value` overrides (read-only). An override Hydra refuses raises
+    ConfigError naming every refused override and every schema problem of the others (recipes/checks.py);
+    the value rules of an accepted config are checked by `recipes.pipeline.validate`, before any stage."""
     if recipe not in list_recipes():
-        raise ConfigError(f"unknown recipe {recipe!r}; available: {', '.join(list_recipes())}")
-    cfg = hydra_compose(CONF_DIR, recipe, overrides, f"recipe {recipe!r}")
-    unknown = [s for s in list(cfg.stages) + list(cfg.rerun) if s not in STAGES]
-    if unknown:
-        raise ConfigError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
-    try:
-        apply_ablation(cfg, overrides)
-    except AblationError as err:
-        raise ConfigError(f"recipe {recipe!r}: {err}") from err
+        raise ConfigError(f"unknown recipe {recipe!r}", [Problem("recipe", recipe, f"one of {', '.join(list_recipes())}",
+                                                                 closest(recipe, list_recipes()))])
+    kept, refused = list(overrides), []
+    while True:
+        try:
+            cfg = hydra_compose(CONF_DIR, recipe, kept, f"recipe {recipe!r}")
+            break
+        except ConfigError as err:
+            found = override_problem(err, kept)
+            if found is None:
+                raise ConfigError(str(err), refused) from err
+            refused.append(found[0])
+            kept.remove(found[1])
+    if refused:
+        raise ConfigError(f"recipe {recipe!r}: {len(refused)} override(s) refused; nothing was run:",
+                          refused + schema_problems(PipelineConfig, cfg))
+    if ablation_of(cfg) in ABLATIONS and all(s in STAGES for s in cfg.stages):  # else the validation names it
+        try:
+            apply_ablation(cfg, overrides)
+        except AblationError as err:
+            raise ConfigError(f"recipe {recipe!r}", [Problem("ablation", ablation_of(cfg), str(err))]) from err
     OmegaConf.set_readonly(cfg, True)
     return cfg
 

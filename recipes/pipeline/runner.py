@@ -19,6 +19,7 @@ from recipes.hub import Source
 from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
 from recipes.pipeline.preflight import run_checks
 from recipes.pipeline.stages import load_stage
+from recipes.pipeline.validate import validate
 from recipes.stage import STAGES, Stage, StageContext, StageError
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Runner:
     # -- dry run ---------------------------------------------------------------------------------
     def plan(self) -> list[StageResult]:
         """Print every selected stage's commands and outputs; run nothing."""
+        validate(self.cfg, self.stages)  # every problem at once, before the preflight and any stage
         manifest = Manifest(self.run_dir, self.cfg.run_name)  # read-only here: never saved
         outputs = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
         self.echo(f"Plan for run {self.cfg.run_name!r} in {self.run_dir} (dry run: nothing is executed)")
@@ -119,6 +121,7 @@ class Runner:
         """Run the selected stages in order; skip finished ones; resume partial ones."""
         if self.cfg.dry_run:
             return self.plan()
+        validate(self.cfg, self.stages)  # before any download, install check, stage or file under runs/
         run_checks(self.cfg, self.selected, self.echo, dry_run=False)  # before any download or GPU work
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(self.run_dir):
