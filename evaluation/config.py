@@ -75,8 +75,8 @@ class EvalConfig:
 
     preset: str = free("paper", "a label printed in results.md (the eval group picks the preset)")
     """Name of the protocol preset (recipes/conf/eval/<preset>.yaml), printed in results.md."""
-    benchmarks: list[str] = free(factory=lambda: ["mathvista", "wemath", "mathverse", "mathvision"],
-                                 why="names of eval.sources entries (checked by `relations` below)")
+    benchmarks: list[str] = check(factory=lambda: ["mathvista", "wemath", "mathverse", "mathvision"],
+                                  refuses=["mathvistaa"])  # names of eval.sources entries: see `relations`
     """Benchmarks to run (paper: MathVista, We-Math, MathVerse, MathVision)."""
     sources: dict[str, BenchmarkSource] = field(default_factory=_paper_sources)  # entries' leaves: BenchmarkSource
     """Benchmark -> {source, split}. Paper: the hub ids and splits of reference/paper.md."""

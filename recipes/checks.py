@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 import types
 import typing
@@ -92,6 +93,8 @@ class Rule:
     """A regular expression the whole (string) value must match."""
     free: str | None = None
     """Why any value of the type is accepted (a path, a hub id, a prompt...)."""
+    refuses: Any = None
+    """For a field checked only by its class's `relations`: a value they refuse (the generated tests use it)."""
 
     def options(self) -> tuple[Any, ...]:
         return tuple(self.choices() if callable(self.choices) else self.choices or ())
@@ -126,9 +129,9 @@ class Rule:
 def check(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None,
           choices: tuple[Any, ...] | Callable[[], Sequence[Any]] | None = None, ge: float | None = None,
           gt: float | None = None, le: float | None = None, lt: float | None = None,
-          pattern: str | None = None) -> Any:
+          pattern: str | None = None, refuses: Any = None) -> Any:
     """A dataclass field with `default` (or `factory`) and the rule its values must follow."""
-    rule = Rule(choices=choices, ge=ge, gt=gt, le=le, lt=lt, pattern=pattern)
+    rule = Rule(choices=choices, ge=ge, gt=gt, le=le, lt=lt, pattern=pattern, refuses=refuses)
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata={RULE: rule})
     return dataclasses.field(default=default, metadata={RULE: rule})
@@ -149,6 +152,7 @@ def rule_of(f: dataclasses.Field) -> Rule | None:
 
 
 # -- the walk ---------------------------------------------------------------------------------------------
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -229,7 +233,10 @@ def schema_problems(cls: type, cfg: DictConfig) -> list[Problem]:
 def _relations(cls: type, node: Any, prefix: str) -> list[Problem]:
     if not isinstance(node, DictConfig):
         return []
-    out = list(getattr(cls, "relations", lambda n: [])(node))
+    try:
+        out = list(getattr(cls, "relations", lambda n: [])(node))
+    except (ArithmeticError, TypeError, ValueError):
+        out = []  # a value a field rule refuses (a zero divisor, a null): that rule names it
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
         tp = _strip_optional(hints[f.name])

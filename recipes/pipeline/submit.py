@@ -14,10 +14,27 @@ import json
 import os
 import sys
 
+from recipes.checks import ConfigError
 from recipes.pipeline import ray_jobs
+from recipes.pipeline.compose import compose
+from recipes.pipeline.validate import validate
+from recipes.ray_launch import RAY_JOB_ENV
 
 DEFAULT_ADDRESS = os.environ.get("RAY_API_SERVER_ADDRESS", "http://127.0.0.1:8265")
 VERBS = ("submit", "status", "logs", "stop")
+
+
+def check(recipe: str, overrides: list[str], stages: list[str] | None) -> None:
+    """The job's validation pass, run here before anything is sent, as the job's entrypoint will see the config
+    (inside a Ray job); ConfigError names every problem."""
+    extra = [f"stages=[{','.join(stages)}]"] if stages else []
+    saved = os.environ.get(RAY_JOB_ENV)
+    os.environ[RAY_JOB_ENV] = saved or "{}"
+    try:
+        validate(compose(recipe, [*overrides, *extra]))
+    finally:
+        if saved is None:
+            del os.environ[RAY_JOB_ENV]
 
 
 def main(argv: list[str] | None = None, prog: str = "scripts/submit.py") -> int:
@@ -48,6 +65,7 @@ def main(argv: list[str] | None = None, prog: str = "scripts/submit.py") -> int:
 
     try:
         if args.cmd == "submit":
+            check(args.recipe, args.overrides, args.stages.split(",") if args.stages else None)
             spec = ray_jobs.build_spec(
                 args.recipe, args.overrides, args.stages.split(",") if args.stages else None,
                 python=args.python, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
@@ -67,7 +85,7 @@ def main(argv: list[str] | None = None, prog: str = "scripts/submit.py") -> int:
             print(ray_jobs.logs(args.address, args.job_id), end="")
         elif args.cmd == "stop":
             print("stopped" if ray_jobs.stop(args.address, args.job_id) else "not running")
-    except (ray_jobs.JobError, ConnectionError, RuntimeError) as err:
+    except (ray_jobs.JobError, ConnectionError, RuntimeError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
