@@ -12,10 +12,13 @@ recorded step (or `merge.step=N`) into one Hugging Face model with GRPO.merger.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +93,15 @@ def validate(cfg: DictConfig) -> list[Problem]:
         key = str(err).split("=", 1)[0] if str(err).startswith("grpo.") else "grpo"
         return [problem_from(key, OmegaConf.select(cfg, key, default=None), str(err))]
     try:
-        check_overrides(overrides)
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # verl's "checks passed" chatter
+            warnings.simplefilter("ignore", UserWarning)
+            check_overrides(overrides)
     except VerlConfigError as err:
         text = " ".join(str(err).split())
-        ours = [row.key for row in PARITY if row.verl_key.lstrip("+") in text and not row.key.startswith("(")]
-        key = ours[0] if ours else "grpo.extra_overrides"
+        rows = [row for row in PARITY if not row.key.startswith("(")]
+        ours = ([r.key for r in rows if r.verl_key.lstrip("+") in text]  # verl's full key, else its last part
+                or [r.key for r in rows if r.verl_key.rsplit(".", 1)[-1] in text])
+        key = ours[0] if ours else "grpo.backend"
         return [Problem(key, OmegaConf.select(cfg, key, default=None), f"verl's own check refuses it: {text}")]
     return []
 

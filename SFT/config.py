@@ -15,7 +15,7 @@ from SFT.parity import paper
 
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
                  "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
-                 "warmup_stable_decay")
+                 "warmup_stable_decay", "greedy")
 """transformers' SchedulerType values (tests/test_config_rules.py checks them against transformers)."""
 TUNER_TYPES = ("full",)
 """The cold start is full fine-tuning: the GRPO stage reads a full checkpoint, not an adapter."""

@@ -142,7 +142,7 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     if str(model.torch_dtype) == "float32":
         args += ["--fp16", "false", "--bf16", "false"]  # ms-swift 4.6 turns fp16 on for float32 otherwise
     if sft.checkpoint not in CHECKPOINTS:
-        raise SFTConfigError(f"sft.checkpoint must be one of {', '.join(CHECKPOINTS)}, got {sft.checkpoint!r}")
+        raise SFTConfigError(f"sft.checkpoint must be {' or '.join(map(repr, CHECKPOINTS))}, got {sft.checkpoint!r}")
     extra = _plain(sft.extra_args) or {}
     check_extra_args(extra)
     for key, value in extra.items():

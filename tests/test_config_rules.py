@@ -224,5 +224,7 @@ def test_the_stages_run_the_upstream_tools_own_checks_and_the_closed_sets_match_
     assert [p.key for p in found] == ["sft.extra_args"] and "attn_impl" in found[0].line()
     found = problems(compose("tiny", ["+sft.extra_args.max_steps=x"]))
     assert [p.key for p in found] == ["sft.extra_args.max_steps"] and "invalid int value" in found[0].line()
-    found = problems(compose("qwen2_5_vl_7b", ["grpo.micro_batch_size_per_device_for_update=3"]))
-    assert found and found[0].key.startswith("grpo.") and "verl's own check refuses it" in found[0].line()
+    found = problems(compose("qwen2_5_vl_7b", ["grpo.rollout_batch_size=3", "grpo.global_batch_size=3",
+                                               "grpo.rollout_n=2"]))  # 3 x 2 responses on 8 GPUs: verl refuses
+    assert [p.key for p in found] == ["grpo.rollout_batch_size"]
+    assert "verl's own check refuses it" in found[0].line() and "real_train_batch_size (6)" in found[0].line()
