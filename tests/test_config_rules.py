@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import subprocess
 import sys
 import typing
@@ -184,13 +185,19 @@ def test_a_real_run_with_a_bad_value_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_relations_between_groups_follow_the_selected_stages():
+def test_relations_between_groups_follow_the_selected_stages(monkeypatch):
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
     cfg = compose("qwen2_5_vl_7b", ["sft.global_batch_size=63", "grpo.tensor_parallel_size=3"])
     assert {p.key for p in schema_problems(PipelineConfig, cfg)} == {"sft.global_batch_size",
                                                                      "grpo.tensor_parallel_size"}
     only_eval = compose("qwen2_5_vl_7b", ["sft.global_batch_size=63", "grpo.tensor_parallel_size=3",
                                           "stages=[eval]"])
     assert schema_problems(PipelineConfig, only_eval) == []
+    no_ray = compose("tiny", ["cluster.launcher=ray"])
+    assert [p.line() for p in schema_problems(PipelineConfig, no_ray)] == [
+        "cluster.launcher='ray': ray needs a Ray cluster: set cluster.address (auto, ray://HOST:10001) or use "
+        "cluster=ray, or submit with `rlcs submit`"]
+    assert schema_problems(PipelineConfig, compose("tiny", ["cluster.launcher=ray", "cluster.address=auto"])) == []
     on_cpu = compose("tiny", ["grpo.backend=verl"])
     assert [p.key for p in schema_problems(PipelineConfig, on_cpu)] == ["grpo.backend", "grpo.rollout_engine"]
 
@@ -228,3 +235,14 @@ def test_the_stages_run_the_upstream_tools_own_checks_and_the_closed_sets_match_
                                                "grpo.rollout_n=2"]))  # 3 x 2 responses on 8 GPUs: verl refuses
     assert [p.key for p in found] == ["grpo.rollout_batch_size"]
     assert "verl's own check refuses it" in found[0].line() and "real_train_batch_size (6)" in found[0].line()
+
+
+def test_rlcs_validate_runs_the_pass_alone(capsys):
+    from recipes.pipeline.cli import main
+
+    assert main(["validate", "tiny", "--schema-only"]) == 0
+    assert re.match(r"ok: tiny \(tiny\): \d+ settings and the schema passed in", capsys.readouterr().out)
+    assert main(["validate", "tiny", "grpo.rollout_n=0", "eval.top_p=0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["error: run 'tiny': 2 problem(s) in the config; nothing was run or written:",
+                   "  grpo.rollout_n=0: must be >= 2", "  eval.top_p=0.0: must be > 0 and <= 1"]
