@@ -1,5 +1,5 @@
 """`rlcs`: the project's one front door. Each subcommand hands its arguments to the `main(argv)` of the module that
-owns the job, as `main(argv, prog)` (imported only when chosen, so `rlcs --help` and a dry run import no torch or verl):
+owns the job, as `main(argv, prog)` (imported only when chosen, so `rlcs --help` imports no torch or verl):
 
     rlcs run tiny                        rlcs evaluate run MODEL --out DIR
     rlcs convert-sft --out DIR           rlcs compare runs/tiny_base runs/tiny --preset tiny --out DIR
