@@ -9,8 +9,9 @@ from reward_fns.normalize import unwrap_macros
 LETTERS = "ABCDEFGHIJ"
 MAX_PROBLEM_CHARS = 20000
 # An option marker: ``(A)``, ``（A）``, ``[A]``, or a letter and a stop (``A.``, ``A:``, ``A)``, ``A．``, ``A、``,
-# ``A .``), at the start or after whitespace, ``;`` or ``,`` ("A. 8 cm;B. 10 cm", "A:40°\nB:50°", "(A) 3 (B) 4").
-_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，]))(?:[(（]([A-J])[)）]|\[([A-J])\]|([A-J])\s*[.:：)．、])")
+# ``A .``), at the start or after whitespace, ``;``, ``,`` or a sentence's stop ("A. 8 cm;B. 10 cm", "A:40°\nB:50°",
+# "(A) 3 (B) 4", MathVerse's inline "...determine its equation.A. \frac{x^2}{81} + ... = 1 B. Can not determine.").
+_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，.?？。!]))(?:[(（]([A-J])[)）]|\[([A-J])\]|([A-J])\s*[.:：)．、])")
 _EMPTY_AFTER_RE = re.compile(r"\s*(?:[;；]|$)")
 _MAX_LETTER_GAP = 2
 _PREFIX_RE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*",
@@ -107,6 +108,15 @@ def read_letter(s: str, n_options: int | None, allow_lower: bool,
 def names_several(s: str) -> bool:
     """True when ``s`` names two or more letters ("A, C", "A and B", "(A)(C)")."""
     return bool(_MULTI_RE.match(strip_prefix(s)))
+
+
+def letters_named(s: str) -> frozenset[str] | None:
+    """The set of letters ``s`` names when it names two or more (``C\nD``, ``A, C``, ``(A)(C)``), else None."""
+    s = strip_prefix(s)
+    if not _MULTI_RE.match(s):
+        return None
+    letters = frozenset(re.findall(r"[A-J]", re.sub(r"\b(?:and|or)\b", " ", s, flags=re.IGNORECASE).upper()))
+    return letters if len(letters) >= 2 else None
 
 
 def split_gold(gold: str, n_options: int | None = None) -> tuple[str | None, str | None]:
