@@ -132,10 +132,12 @@ def strip_unit(s: str) -> str:
 
 
 def computed_value(s: str) -> str:
-    """``24*24 = 576`` -> ``576``: a computation written out before its value is the value (every side but the
-    last is a constant expression: no variable); anything else is returned unchanged."""
+    """``24*24 = 576`` -> ``576``: a computation written out before its value is the value (every side is a
+    constant expression: no variable, so ``7 = 11a+c`` stays an equation); anything else is returned unchanged."""
     parts = _EQUATION_RE.split(s)
     if len(parts) < 2 or not parts[-1].strip() or any(c in s for c in "<>"):
+        return s
+    if re.search(r"[A-Za-z]", _COMMAND_RE.sub(" ", strip_unit(parts[-1].strip()))):
         return s
     for side in parts[:-1]:
         bare = _COMMAND_RE.sub(" ", side)
