@@ -95,9 +95,14 @@ def read_letter(s: str, n_options: int | None, allow_lower: bool,
         return None, None
     if m.group(3) is not None:
         # "B 14" is a letter then content, but "a cat" / "b squared" are words, and "A = 4" / "A \cap B" math
-        marked = s[0] in "(["  # "(C) 154°": the brackets mark the letter off
-        if (not (spaced or marked) or letter.islower() or re.match(r"^[a-z]", content)
-                or _OPERATOR_START_RE.match(content)):
+        marked = bool(re.match(r"^[(\[]\s*[A-J]\s*[)\]]", s))  # "(C) 154°": brackets mark the letter off
+        if not (spaced or marked) or letter.islower():
+            return None, None
+        # unmarked, a word or an operator after the letter makes it a variable; "(A) a relative maximum",
+        # "(C) -5 \leq x \leq 5" are option letters with their text
+        if not marked and (re.match(r"^[a-z]", content) or _OPERATOR_START_RE.match(content)):
+            return None, None
+        if marked and re.match(r"^(?:[=<>≤≥≠]|\\(?:le|ge|leq|geq|ne|neq|lt|gt)(?![A-Za-z]))", content):
             return None, None
     letter = letter.upper()
     if n_options is not None and LETTERS.index(letter) >= n_options:

@@ -19,6 +19,7 @@ from reward_fns.normalize import (
     round_to,
     split_assignment,
     strip_unit,
+    strip_unit_macro,
     text_key,
 )
 from reward_fns.symbolic import refusal
@@ -164,7 +165,7 @@ def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: f
     """
     if deadline is None:
         deadline = time.monotonic() + (DEFAULT_LIMIT_S if limit_s is None else limit_s)
-    pn, gn = clean(pred), clean(gold)
+    pn, gn = clean(strip_unit_macro(pred)), clean(strip_unit_macro(gold))
     p, g = drop_assignments(pn.text, gn.text)
     p, g = strip_unit(p), strip_unit(g)  # "9 \pi cm^{2}" is 9π: units are no part of a value
     p, g = strip_outer_parens(p), strip_outer_parens(g)

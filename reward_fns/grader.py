@@ -93,9 +93,12 @@ def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options
     if _out_of_range_letter(pred, n):
         return Verdict(False, pred, "choice_letter_out_of_range", gold_letter, strip_prefix(pred).strip("()[]. "))
     hits = _find_option(pred, options) if options else []
-    if not hits and names_several(pred):
-        return Verdict(False, pred, "choice_several_letters", gold_letter)
     letter, content = read_letter(pred, n, allow_lower=True)
+    # "(A) E" is letter A with its text E (We-Math 2steps_99), not the letters A and E
+    own_text = bool(letter and content and options and LETTERS.index(letter) < len(options)
+                    and _find_option(content, [options[LETTERS.index(letter)]]))
+    if not hits and not own_text and names_several(pred):
+        return Verdict(False, pred, "choice_several_letters", gold_letter)
     if letter is not None:
         idx = LETTERS.index(letter)
         if content and options and idx < len(options):

@@ -31,6 +31,8 @@ _COMMAND_RE = re.compile(r"\\[A-Za-z]+")
 _UNIT_WORDS = (r"(?:(?:square|sq\.?|cubic|cu\.?)\s+)?(?:units?|mm|cm|dm|km|m|in|inch(?:es)?|ft|feet|foot|yd|yards?|mi"
                r"|miles?|(?:milli|centi|kilo)?met(?:er|re)s?|kg|mg|ml|mL|sec|seconds?|min|minutes?|hrs?|hours?)")
 _UNIT_TAIL_RE = re.compile(rf"(?<![A-Za-z\\]){_UNIT_WORDS}\s*(?:\^\s*\{{?\s*[23]\s*\}}?|[²³])?\s*$")
+_UNIT_MACRO_TAIL_RE = re.compile(rf"\\(?:mathrm|text|mbox|textrm)\s*\{{[\s~]*{_UNIT_WORDS}\s*\}}"
+                                 r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?[\s$]*$")
 _TRAILING_SPACE_RE = re.compile(r"(?:\s|\\[,;:! ])+$")
 _EQUATION_RE = re.compile(r"(?<![<>!=])=(?!=)")  # ``=``, not part of ``<=`` / ``>=`` / ``!=`` / ``==``
 # Digit groups: ``1,234`` / ``12,345,678.5`` (first group 1-3 digits, no leading 0, then groups of three).
@@ -129,6 +131,16 @@ def strip_unit(s: str) -> str:
     if not head or re.search(r"[A-Za-z]", bare) or not re.search(r"[\dπ]|\\pi", head):
         return s
     return head
+
+
+def strip_unit_macro(s: str) -> str:
+    r"""``12x^2+144x+384 \mathrm{m}^3`` -> ``12x^2+144x+384``: a unit set in ``\mathrm{}`` / ``	ext{}`` at the
+    end of an answer is marked as a unit, so it goes whatever precedes it (raw text, before :func:`clean`)."""
+    m = _UNIT_MACRO_TAIL_RE.search(s)
+    if not m:
+        return s
+    head = _TRAILING_SPACE_RE.sub("", s[:m.start()]).rstrip("~").rstrip()
+    return head if head and head[-1] not in "=$" else s
 
 
 def computed_value(s: str) -> str:
