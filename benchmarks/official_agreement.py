@@ -139,23 +139,45 @@ def _mathv_official_main() -> int:
     namespace: dict[str, Any] = {"re": re, "np": np, "latex2sympy": latex2sympy}
     exec("from math import *", namespace)  # as utils.py does
     fns = official_functions(source, ("eval_tuple", "is_equal"), namespace)
-    out = [bool(fns["is_equal"](gt, ans) or fns["is_equal"](gv, ans)) for gt, gv, ans in json.load(sys.stdin)]
+    out = []
+    for k, (gt, gv, ans) in enumerate(json.load(sys.stdin)):
+        out.append(bool(fns["is_equal"](gt, ans) or fns["is_equal"](gv, ans)))
+        if k % 5000 == 4999:
+            print(f"MATH-V official: {k + 1} verdicts", file=sys.stderr, flush=True)
     json.dump(out, sys.stdout)
     return 0
 
 
-def mathv_recompute(repo: Repo, triples: list[tuple[str, str, str]], deps: str | None) -> list[bool] | None:
+def mathv_recompute(repo: Repo, triples: list[tuple[str, str, str]], deps: str | None,
+                    cache: Path | None = None, workers: int = 1) -> list[bool] | None:
     """MATH-V verdicts recomputed in a subprocess whose path starts with ``deps`` (latex2sympy2); None
-    when that is not possible (no ``deps``, or the subprocess failed: the reason goes to stderr)."""
+    when that is not possible (no ``deps``, or the subprocess failed: the reason goes to stderr). ``cache``:
+    a JSON file keeping them for the same inputs (they depend on the official code and outputs only)."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([repo.commit(), triples]).encode()).hexdigest()
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved["verdicts"]
     if not deps:
         return None
     env = {**os.environ, "PYTHONPATH": deps, "RLCS_MATHV_REPO": str(repo.path)}
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_mathv-official"], env=env,
-                          input=json.dumps(triples), capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(f"MATH-V official recompute failed: {proc.stderr[-500:]}", file=sys.stderr)
+    chunks = [triples[k::workers] for k in range(workers)]
+    procs = [subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_mathv-official"], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # stderr: progress
+             for _ in chunks]
+    outs = [proc.communicate(json.dumps(chunk))[0] for proc, chunk in zip(procs, chunks)]
+    if any(proc.returncode != 0 for proc in procs):
+        print("MATH-V official recompute failed (its error is above)", file=sys.stderr)
         return None
-    return json.loads(proc.stdout)
+    parts = [json.loads(o) for o in outs]
+    verdicts = [parts[k % workers][k // workers] for k in range(len(triples))]
+    if cache is not None:
+        from recipes.atomic import atomic_write_json
+
+        atomic_write_json(cache, {"key": key, "verdicts": verdicts})
+    return verdicts
 
 
 # -- building prediction rows -----------------------------------------------------------------------------
@@ -246,7 +268,8 @@ def mathv_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[Output]:
                     {"saved": saved, "well_formed": True}
 
 
-def recompute_mathv(repo: Repo, outputs: list[Output], deps: str | None) -> tuple[list[Output], str]:
+def recompute_mathv(repo: Repo, outputs: list[Output], deps: str | None,
+                    cache: Path | None = None, workers: int = 1) -> tuple[list[Output], str]:
     """MATH-V outputs with verdicts recomputed by the official `is_equal` (or the saved ones), and which."""
     raw = {str(r["id"]): r for r in (json.loads(x) for x in repo.read("data/test.jsonl").splitlines() if x.strip())}
     triples = []
@@ -255,7 +278,7 @@ def recompute_mathv(repo: Repo, outputs: list[Output], deps: str | None) -> tupl
         gt = str(row["answer"])
         value = row["options"][ord(gt) - ord("A")] if row.get("options") and len(gt) == 1 else ""
         triples.append((gt, value, model_answer))
-    verdicts = mathv_recompute(repo, triples, deps)
+    verdicts = mathv_recompute(repo, triples, deps, cache, workers)
     if verdicts is None:
         return outputs, "saved `correct` (not recomputed: no --official-deps with latex2sympy2)"
     return [(*o[:4], v, o[5]) for o, v in zip(outputs, verdicts, strict=True)], \
@@ -392,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", help="only output files whose path contains this (repeatable)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--official-deps", help="dir with latex2sympy2 (+ its ANTLR 4.7.2) for MATH-V's is_equal")
+    p.add_argument("--official-cache", type=Path, help="JSON file keeping MATH-V's recomputed verdicts "
+                   "(default: OUT/mathv_official_verdicts.json)")
+    p.add_argument("--mathv-boxed-only", action="store_true", help="MATH-V: only responses with a \\boxed{}")
     p.add_argument("--_mathv-official", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._mathv_official:
@@ -408,7 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.mathv:
         repo = Repo(args.mathv)
         sources["MATH-V"] = f"mathllm/MATH-V @{repo.commit()}"
-        outputs, how = recompute_mathv(repo, list(mathv_outputs(repo, args)), args.official_deps)
+        args.out.mkdir(parents=True, exist_ok=True)
+        outputs = [o for o in mathv_outputs(repo, args) if not args.mathv_boxed_only or "oxed{" in o[2]]
+        outputs, how = recompute_mathv(repo, outputs, args.official_deps,
+                                       args.official_cache or args.out / "mathv_official_verdicts.json", args.workers)
         results.append(rescore("MATH-V test", mathv_items(repo), outputs, args.workers))
         results[-1]["verdicts"] = how
     args.out.mkdir(parents=True, exist_ok=True)
