@@ -12,6 +12,7 @@ MAX_PROBLEM_CHARS = 20000
 # ``A .``), at the start or after whitespace, ``;``, ``,`` or a sentence's stop ("A. 8 cm;B. 10 cm", "A:40°\nB:50°",
 # "(A) 3 (B) 4", MathVerse's inline "...determine its equation.A. \frac{x^2}{81} + ... = 1 B. Can not determine.").
 _MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，.?？。!]))(?:[(（]([A-J])[)）]|\[([A-J])\]|([A-J])\s*[.:：)．、])")
+_OPTION_TAIL_RE = re.compile(r"[\s;；,，]+$")
 _EMPTY_AFTER_RE = re.compile(r"\s*(?:[;；]|$)")
 _MAX_LETTER_GAP = 2
 _PREFIX_RE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*",
@@ -68,7 +69,7 @@ def parse_options(problem: str | None) -> list[str] | None:
         content = text[m.end():nxt.start() if nxt is not None else len(text)]
         if nxt is None:
             content = content.split("\n", 1)[0]
-        options.append(content.strip().rstrip(";；,，").strip())
+        options.append(_OPTION_TAIL_RE.sub("", content.strip()))  # "right;  ;" (We-Math 2steps_101) -> "right"
     return options
 
 
