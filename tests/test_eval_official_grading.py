@@ -15,6 +15,7 @@ from PIL import Image
 from evaluation.bench_data import item_from_row
 from evaluation.bench_specs import SPECS
 from evaluation.judge import judge_prompt
+from evaluation.report import render_markdown
 from evaluation.score import aggregate, score_row, score_rows
 from reward_fns.verl_reward import compute_score
 
@@ -82,6 +83,7 @@ def test_mathverse_as_reported_all_five_versions_and_vision_only():
     rep = res["benchmarks"]["mathverse"]["as_reported"]
     assert rep["all_five"] == {"n": 5, "correct": 3, "accuracy": 60.0}
     assert rep["vision_only"] == {"n": 1, "correct": 1, "accuracy": 100.0}
+    assert "all five versions (the authors' overall) 60.00 (3/5) | Vision Only 100.00 (1)" in render_markdown(res, "t")
 
 
 def test_average_is_over_the_papers_benchmarks_only():
