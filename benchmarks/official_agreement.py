@@ -287,19 +287,22 @@ def recompute_mathv(repo: Repo, outputs: list[Output], deps: str | None,
 
 # -- grading (in worker processes) ------------------------------------------------------------------------
 
-def _grade(task: tuple[dict[str, Any], str, str]) -> dict[str, Any]:
+def _grade(task: tuple[dict[str, Any], str, str, bool]) -> dict[str, Any]:
     from evaluation.score import score_row
 
-    item, response, extraction = task
+    item, response, extraction, with_official = task
     raw = score_row({**item, "response": response})
-    official = score_row({**item, "response": f"\\boxed{{{extraction}}}"}, fallback=False) if extraction else None
+    official = score_row({**item, "response": f"\\boxed{{{extraction}}}"}, fallback=False) \
+        if extraction and with_official else None
     return {"raw": raw["correct"], "raw_reason": raw["reason"], "no_answer": raw["no_answer"],
             "fallback": raw["fallback_correct"], "official_extraction": official["correct"] if official else False,
             "official_reason": official["reason"] if official else "no_extraction"}
 
 
 def rescore(name: str, items: dict[str, dict[str, Any]], outputs: Iterator[Output] | list[Output],
-            workers: int) -> dict[str, Any]:
+            workers: int, with_official: bool = True) -> dict[str, Any]:
+    """Grade every output in the readings (raw and fallback; the official extraction too unless
+    ``with_official`` is off) and summarize agreement; progress goes to stderr."""
     meta, tasks, infos = [], [], []
     missing = 0
     for rel, iid, response, extraction, verdict, info in outputs:
@@ -308,13 +311,17 @@ def rescore(name: str, items: dict[str, dict[str, Any]], outputs: Iterator[Outpu
             missing += 1
             continue
         meta.append((rel, iid, verdict, response, extraction, item))
-        tasks.append((item, response, extraction))
+        tasks.append((item, response, extraction, with_official))
         infos.append(info)
     t0 = time.monotonic()
     with ProcessPoolExecutor(workers) as pool:
-        graded = list(pool.map(_grade, tasks, chunksize=64))
+        graded = []
+        for g in pool.map(_grade, tasks, chunksize=16):
+            graded.append(g)
+            if len(graded) % 2000 == 0:
+                print(f"{name}: {len(graded)}/{len(tasks)} graded", file=sys.stderr, flush=True)
     secs = time.monotonic() - t0
-    out = summarize(name, meta, graded, missing, secs)
+    out = summarize(name, meta, graded, missing, secs, with_official)
     saved = [(i["saved"], m[2]) for i, m in zip(infos, meta) if i.get("saved") is not None]
     out["stale_saved_verdicts"] = sum(a != b for a, b in saved)
     wf = [k for k, i in enumerate(infos) if i.get("well_formed")]
@@ -347,7 +354,8 @@ def _classes(meta: list, graded: list[dict[str, Any]], mode: str, reason_key: st
             "ours_wrong_official_right": dict(official_only.most_common()), "examples": examples}
 
 
-def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int, secs: float) -> dict[str, Any]:
+def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int, secs: float,
+              with_official: bool = True) -> dict[str, Any]:
     n = len(graded)
     official = [m[2] for m in meta]
 
@@ -358,8 +366,8 @@ def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int,
                            "unmatched_ids": missing, "grading_seconds": round(secs, 1),
                            "official_accuracy": acc(official),
                            "no_answer_rate": acc([g["no_answer"] for g in graded]), "modes": {}}
-    for mode, reason_key in (("raw", "raw_reason"), ("fallback", "raw_reason"),
-                             ("official_extraction", "official_reason")):
+    modes = [("raw", "raw_reason"), ("fallback", "raw_reason"), ("official_extraction", "official_reason")]
+    for mode, reason_key in modes[: 3 if with_official else 2]:
         flags = [g[mode] for g in graded]
         agree = sum(f == o for f, o in zip(flags, official))
         out["modes"][mode] = {"accuracy": acc(flags), "agreement": round(100 * agree / max(n, 1), 2),
@@ -417,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--official-deps", help="dir with latex2sympy2 (+ its ANTLR 4.7.2) for MATH-V's is_equal")
     p.add_argument("--official-cache", type=Path, help="JSON file keeping MATH-V's recomputed verdicts "
                    "(default: OUT/mathv_official_verdicts.json)")
+    p.add_argument("--raw-only", action="store_true", help="MATH-V: skip the official-extraction reading")
     p.add_argument("--mathv-boxed-only", action="store_true", help="MATH-V: only responses with a \\boxed{}")
     p.add_argument("--_mathv-official", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -438,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = [o for o in mathv_outputs(repo, args) if not args.mathv_boxed_only or "oxed{" in o[2]]
         outputs, how = recompute_mathv(repo, outputs, args.official_deps,
                                        args.official_cache or args.out / "mathv_official_verdicts.json", args.workers)
-        results.append(rescore("MATH-V test", mathv_items(repo), outputs, args.workers))
+        results.append(rescore("MATH-V test", mathv_items(repo), outputs, args.workers, not args.raw_only))
         results[-1]["verdicts"] = how
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "agreement.json", {"sources": sources, "results": results})
