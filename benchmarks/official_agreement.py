@@ -11,17 +11,27 @@ from MathVista `results/*/output_*.json` (`response`, GPT `extraction`, `true_fa
   fallback   raw, plus "the answer is X" / a final letter for box-less responses (the report's own column)
   official   the official extraction wrapped in \\boxed{} (isolates the comparison step)
 
+The official verdicts are recomputed, not trusted as saved (some saved MathVista `true_false` values are
+stale): MathVista with its own `normalize_extracted_answer` + `safe_equal` (evaluation/calculate_score.py),
+MATH-V with its own `is_equal` on the saved `model_answer` (evaluation/utils.py), both executed from the
+repository's source. MATH-V's `is_equal` needs `latex2sympy2` (its pinned ANTLR clashes with math-verify's),
+so it runs in a subprocess with `--official-deps DIR` (e.g. `uv pip install --target DIR latex2sympy2==1.9.1
+antlr4-python3-runtime==4.7.2 levenshtein`); without it the saved verdicts are used and the output says so.
+
 Each repository path may be a checkout or a bare git dir (as `fetch` leaves it; read with `git show`).
 Their data are read, never copied into this project.
 
     .venv/bin/python benchmarks/official_agreement.py --mathvista PATH --mathv PATH [--out DIR]
-        [--only SUBSTR ...] [--stride K] [--max-files N] [--workers N]
+        [--official-deps DIR] [--only SUBSTR ...] [--stride K] [--max-files N] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -73,6 +83,103 @@ def _truth(v: Any) -> bool:
     return v is True or str(v).strip().lower() == "true"
 
 
+# -- the official formulas, executed from the repositories' own source -----------------------------------
+
+def official_functions(source: str, names: tuple[str, ...], namespace: dict[str, Any]) -> dict[str, Any]:
+    """The named top-level functions of an official script, executed in ``namespace`` (its imports are
+    supplied by the caller: the scripts import dataset/IO modules this comparison does not need)."""
+    tree = ast.parse(source)
+    defs = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in names]
+    missing = set(names) - {d.name for d in defs}
+    if missing:
+        raise ValueError(f"official source lacks {sorted(missing)}")
+    exec(compile(ast.Module(body=defs, type_ignores=[]), "<official>", "exec"), namespace)
+    return {n: namespace[n] for n in names}
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (the `Levenshtein` package's `distance`, when that is not installed)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def mathvista_official(repo: Repo) -> Any:
+    """``verdict(extraction, problem)`` by MathVista's calculate_score.py (normalize_extracted_answer,
+    safe_equal), as its main loop calls them."""
+    try:
+        from Levenshtein import distance
+    except ImportError:
+        distance = _edit_distance
+    import logging
+
+    fns = official_functions(repo.read("evaluation/calculate_score.py"),
+                             ("get_most_similar", "normalize_extracted_answer", "safe_equal"),
+                             {"re": re, "logging": logging, "distance": distance})
+
+    def verdict(extraction: Any, problem: dict[str, Any]) -> bool:
+        pred = fns["normalize_extracted_answer"](extraction, problem["choices"], problem["question_type"],
+                                                 problem["answer_type"], problem["precision"])
+        return bool(fns["safe_equal"](pred, problem["answer"]))
+
+    return verdict
+
+
+def _mathv_official_main() -> int:
+    """Subprocess: stdin JSON [[gold, gold_value, model_answer], ...] -> stdout JSON verdicts, by MATH-V's
+    `is_equal` (evaluate.py: ``is_equal(gt, model_answer) or is_equal(gt_value, model_answer)``)."""
+    import numpy as np
+    from latex2sympy2 import latex2sympy
+
+    source = Repo(os.environ["RLCS_MATHV_REPO"]).read("evaluation/utils.py")
+    namespace: dict[str, Any] = {"re": re, "np": np, "latex2sympy": latex2sympy}
+    exec("from math import *", namespace)  # as utils.py does
+    fns = official_functions(source, ("eval_tuple", "is_equal"), namespace)
+    out = []
+    for k, (gt, gv, ans) in enumerate(json.load(sys.stdin)):
+        out.append(bool(fns["is_equal"](gt, ans) or fns["is_equal"](gv, ans)))
+        if k % 5000 == 4999:
+            print(f"MATH-V official: {k + 1} verdicts", file=sys.stderr, flush=True)
+    json.dump(out, sys.stdout)
+    return 0
+
+
+def mathv_recompute(repo: Repo, triples: list[tuple[str, str, str]], deps: str | None,
+                    cache: Path | None = None, workers: int = 1) -> list[bool] | None:
+    """MATH-V verdicts recomputed in a subprocess whose path starts with ``deps`` (latex2sympy2); None
+    when that is not possible (no ``deps``, or the subprocess failed: the reason goes to stderr). ``cache``:
+    a JSON file keeping them for the same inputs (they depend on the official code and outputs only)."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([repo.commit(), triples]).encode()).hexdigest()
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved["verdicts"]
+    if not deps:
+        return None
+    env = {**os.environ, "PYTHONPATH": deps, "RLCS_MATHV_REPO": str(repo.path)}
+    chunks = [triples[k::workers] for k in range(workers)]
+    procs = [subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--_mathv-official"], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # stderr: progress
+             for _ in chunks]
+    outs = [proc.communicate(json.dumps(chunk))[0] for proc, chunk in zip(procs, chunks)]
+    if any(proc.returncode != 0 for proc in procs):
+        print("MATH-V official recompute failed (its error is above)", file=sys.stderr)
+        return None
+    parts = [json.loads(o) for o in outs]
+    verdicts = [parts[k % workers][k // workers] for k in range(len(triples))]
+    if cache is not None:
+        from recipes.atomic import atomic_write_json
+
+        atomic_write_json(cache, {"key": key, "verdicts": verdicts})
+    return verdicts
+
+
 # -- building prediction rows -----------------------------------------------------------------------------
 
 def _items(name: str, rows: list[dict[str, Any]], source: str, key: str) -> dict[str, dict[str, Any]]:
@@ -107,20 +214,48 @@ def _select(files: list[str], args: argparse.Namespace) -> list[str]:
     return files[:: args.stride][: args.max_files]
 
 
-def mathvista_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[tuple[str, str, str, str, bool]]:
-    """(file, pid, response, official extraction, official verdict)."""
+Output = tuple[str, str, str, str, bool, dict[str, Any]]
+"""(file, native id, response, official extraction, official verdict, info: saved verdict, well_formed)."""
+
+_NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
+
+
+def mathvista_well_formed(extraction: str, problem: dict[str, Any]) -> bool:
+    """A well-formed official extraction: one letter of the choices or exactly a choice (multiple choice),
+    a number or a bracketed list (free form)."""
+    e = extraction.strip()
+    choices = problem.get("choices") or []
+    if problem.get("question_type") == "multi_choice":
+        return (len(e) == 1 and e in "ABCDEFGHIJ"[: len(choices)]) or e in choices
+    return bool(_NUMBER_RE.match(e)) or (e.startswith("[") and e.endswith("]"))
+
+
+def mathvista_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[Output]:
+    """Verdicts recomputed by the official formulas from the saved extraction (`true_false` kept as
+    `saved` to count stale ones)."""
     files = [f for f in repo.files("results", ".json") if "/output_" in f and "template" not in f
              and "/test_" not in f and "output_test_" not in f]
+    rows = json.loads(repo.read("data/testmini.json"))
+    verdict = mathvista_official(repo)
     for rel in _select(files, args):
         text = repo.read(rel)
         if text is None:
             continue
         for pid, r in json.loads(text).items():
-            if "true_false" in r:
-                yield rel, pid, str(r.get("response") or ""), str(r.get("extraction") or ""), _truth(r["true_false"])
+            if "extraction" not in r or pid not in rows:
+                continue
+            problem = {**rows[pid], **{k: r[k] for k in ("choices", "question_type", "answer_type", "precision",
+                                                         "answer") if k in r}}
+            extraction = r.get("extraction")
+            official = verdict(extraction, problem)
+            text_ex = "" if extraction is None else str(extraction)
+            saved = _truth(r["true_false"]) if "true_false" in r else None
+            yield rel, pid, str(r.get("response") or ""), text_ex, official, {
+                "saved": saved, "well_formed": mathvista_well_formed(text_ex, problem)}
 
 
-def mathv_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[tuple[str, str, str, str, bool]]:
+def mathv_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[Output]:
+    """Saved verdicts; `recompute_mathv` replaces them by the official `is_equal`'s when it can."""
     for rel in _select(repo.files("outputs", ".jsonl"), args):
         text = repo.read(rel)
         if text is None:
@@ -128,39 +263,77 @@ def mathv_outputs(repo: Repo, args: argparse.Namespace) -> Iterator[tuple[str, s
         for line in text.splitlines():
             if line.strip():
                 r = json.loads(line)
-                yield rel, str(r["id"]), str(r.get("response") or ""), str(r.get("model_answer") or ""), \
-                    _truth(r.get("correct"))
+                saved = _truth(r.get("correct"))
+                yield rel, str(r["id"]), str(r.get("response") or ""), str(r.get("model_answer") or ""), saved, \
+                    {"saved": saved, "well_formed": True}
+
+
+def recompute_mathv(repo: Repo, outputs: list[Output], deps: str | None,
+                    cache: Path | None = None, workers: int = 1) -> tuple[list[Output], str]:
+    """MATH-V outputs with verdicts recomputed by the official `is_equal` (or the saved ones), and which."""
+    raw = {str(r["id"]): r for r in (json.loads(x) for x in repo.read("data/test.jsonl").splitlines() if x.strip())}
+    triples = []
+    for _, iid, _, model_answer, _, _ in outputs:
+        row = raw.get(iid, {"answer": "", "options": []})
+        gt = str(row["answer"])
+        value = row["options"][ord(gt) - ord("A")] if row.get("options") and len(gt) == 1 else ""
+        triples.append((gt, value, model_answer))
+    verdicts = mathv_recompute(repo, triples, deps, cache, workers)
+    if verdicts is None:
+        return outputs, "saved `correct` (not recomputed: no --official-deps with latex2sympy2)"
+    return [(*o[:4], v, o[5]) for o, v in zip(outputs, verdicts, strict=True)], \
+        "recomputed: official is_equal on the saved model_answer"
 
 
 # -- grading (in worker processes) ------------------------------------------------------------------------
 
-def _grade(task: tuple[dict[str, Any], str, str]) -> dict[str, Any]:
+def _grade(task: tuple[dict[str, Any], str, str, bool]) -> dict[str, Any]:
     from evaluation.score import score_row
 
-    item, response, extraction = task
+    item, response, extraction, with_official = task
     raw = score_row({**item, "response": response})
-    official = score_row({**item, "response": f"\\boxed{{{extraction}}}"}, fallback=False) if extraction else None
+    official = score_row({**item, "response": f"\\boxed{{{extraction}}}"}, fallback=False) \
+        if extraction and with_official else None
     return {"raw": raw["correct"], "raw_reason": raw["reason"], "no_answer": raw["no_answer"],
             "fallback": raw["fallback_correct"], "official_extraction": official["correct"] if official else False,
             "official_reason": official["reason"] if official else "no_extraction"}
 
 
-def rescore(name: str, items: dict[str, dict[str, Any]], outputs: Iterator[tuple[str, str, str, str, bool]],
-            workers: int) -> dict[str, Any]:
-    meta, tasks = [], []
+def rescore(name: str, items: dict[str, dict[str, Any]], outputs: Iterator[Output] | list[Output],
+            workers: int, with_official: bool = True) -> dict[str, Any]:
+    """Grade every output in the readings (raw and fallback; the official extraction too unless
+    ``with_official`` is off) and summarize agreement; progress goes to stderr."""
+    meta, tasks, infos = [], [], []
     missing = 0
-    for rel, iid, response, extraction, verdict in outputs:
+    for rel, iid, response, extraction, verdict, info in outputs:
         item = items.get(iid)
         if item is None:
             missing += 1
             continue
         meta.append((rel, iid, verdict, response, extraction, item))
-        tasks.append((item, response, extraction))
+        tasks.append((item, response, extraction, with_official))
+        infos.append(info)
     t0 = time.monotonic()
     with ProcessPoolExecutor(workers) as pool:
-        graded = list(pool.map(_grade, tasks, chunksize=64))
+        graded = []
+        for g in pool.map(_grade, tasks, chunksize=16):
+            graded.append(g)
+            if len(graded) % 2000 == 0:
+                print(f"{name}: {len(graded)}/{len(tasks)} graded", file=sys.stderr, flush=True)
     secs = time.monotonic() - t0
-    return summarize(name, meta, graded, missing, secs)
+    out = summarize(name, meta, graded, missing, secs, with_official)
+    saved = [(i["saved"], m[2]) for i, m in zip(infos, meta) if i.get("saved") is not None]
+    out["stale_saved_verdicts"] = sum(a != b for a, b in saved)
+    wf = [k for k, i in enumerate(infos) if i.get("well_formed")]
+    if len(wf) < len(infos):
+        official = [meta[k][2] for k in wf]
+        ours = [graded[k]["official_extraction"] for k in wf]
+        out["well_formed"] = {
+            "items": len(wf), "official_accuracy": round(100 * sum(official) / max(len(wf), 1), 2),
+            "ours_accuracy": round(100 * sum(ours) / max(len(wf), 1), 2),
+            "agreement": round(100 * sum(a == b for a, b in zip(official, ours)) / max(len(wf), 1), 2),
+            **_classes([meta[k] for k in wf], [graded[k] for k in wf], "official_extraction", "official_reason")}
+    return out
 
 
 def _classes(meta: list, graded: list[dict[str, Any]], mode: str, reason_key: str) -> dict[str, Any]:
@@ -181,7 +354,8 @@ def _classes(meta: list, graded: list[dict[str, Any]], mode: str, reason_key: st
             "ours_wrong_official_right": dict(official_only.most_common()), "examples": examples}
 
 
-def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int, secs: float) -> dict[str, Any]:
+def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int, secs: float,
+              with_official: bool = True) -> dict[str, Any]:
     n = len(graded)
     official = [m[2] for m in meta]
 
@@ -192,8 +366,8 @@ def summarize(name: str, meta: list, graded: list[dict[str, Any]], missing: int,
                            "unmatched_ids": missing, "grading_seconds": round(secs, 1),
                            "official_accuracy": acc(official),
                            "no_answer_rate": acc([g["no_answer"] for g in graded]), "modes": {}}
-    for mode, reason_key in (("raw", "raw_reason"), ("fallback", "raw_reason"),
-                             ("official_extraction", "official_reason")):
+    modes = [("raw", "raw_reason"), ("fallback", "raw_reason"), ("official_extraction", "official_reason")]
+    for mode, reason_key in modes[: 3 if with_official else 2]:
         flags = [g[mode] for g in graded]
         agree = sum(f == o for f, o in zip(flags, official))
         out["modes"][mode] = {"accuracy": acc(flags), "agreement": round(100 * agree / max(n, 1), 2),
@@ -222,6 +396,14 @@ def render(results: list[dict[str, Any]], sources: dict[str, str]) -> str:
                          f"{top(m['ours_right_official_wrong'])} | {sum(m['ours_wrong_official_right'].values())}: "
                          f"{top(m['ours_wrong_official_right'])} |")
     for r in results:
+        w = r.get("well_formed")
+        if w:
+            lines.append(f"\n{r['benchmark']}, well-formed official extractions graded by us: {w['items']} items, "
+                         f"official {w['official_accuracy']}, ours {w['ours_accuracy']}, agreement {w['agreement']}% "
+                         f"(ours ✓ official ✗: {w['ours_right_official_wrong']}; ours ✗ official ✓: "
+                         f"{w['ours_wrong_official_right']}).")
+        lines.append(f"{r['benchmark']}: official verdicts {r.get('verdicts', 'recomputed')}; saved verdicts that "
+                     f"differ from the recomputed ones: {r.get('stale_saved_verdicts', 0)}.")
         b = r.get("boxed_only")
         if b:
             lines.append(f"\n{r['benchmark']}, responses with a box: {b['items']} items, official {b['official_accuracy']}, "
@@ -240,7 +422,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stride", type=int, default=1, help="every K-th output file")
     p.add_argument("--only", action="append", help="only output files whose path contains this (repeatable)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--official-deps", help="dir with latex2sympy2 (+ its ANTLR 4.7.2) for MATH-V's is_equal")
+    p.add_argument("--official-cache", type=Path, help="JSON file keeping MATH-V's recomputed verdicts "
+                   "(default: OUT/mathv_official_verdicts.json)")
+    p.add_argument("--raw-only", action="store_true", help="MATH-V: skip the official-extraction reading")
+    p.add_argument("--mathv-boxed-only", action="store_true", help="MATH-V: only responses with a \\boxed{}")
+    p.add_argument("--_mathv-official", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args._mathv_official:
+        return _mathv_official_main()
     from recipes.atomic import atomic_write_json, atomic_write_text
 
     results, sources = [], {}
@@ -249,10 +439,16 @@ def main(argv: list[str] | None = None) -> int:
         sources["MathVista"] = f"lupantech/MathVista @{repo.commit()}"
         results.append(rescore("MathVista testmini", mathvista_items(repo), mathvista_outputs(repo, args),
                                args.workers))
+        results[-1]["verdicts"] = "recomputed: official normalize_extracted_answer + safe_equal on the extraction"
     if args.mathv:
         repo = Repo(args.mathv)
         sources["MATH-V"] = f"mathllm/MATH-V @{repo.commit()}"
-        results.append(rescore("MATH-V test", mathv_items(repo), mathv_outputs(repo, args), args.workers))
+        args.out.mkdir(parents=True, exist_ok=True)
+        outputs = [o for o in mathv_outputs(repo, args) if not args.mathv_boxed_only or "oxed{" in o[2]]
+        outputs, how = recompute_mathv(repo, outputs, args.official_deps,
+                                       args.official_cache or args.out / "mathv_official_verdicts.json", args.workers)
+        results.append(rescore("MATH-V test", mathv_items(repo), outputs, args.workers, not args.raw_only))
+        results[-1]["verdicts"] = how
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "agreement.json", {"sources": sources, "results": results})
     md = render(results, sources)

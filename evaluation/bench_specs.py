@@ -152,9 +152,16 @@ def _kind_mc_or_free(row: Row, options: list[str] | None) -> str:
 
 
 def _mathverse_options(row: Row) -> list[str] | None:
+    """Options as the official judge reads them: from `question_for_eval` (Vision Only rows carry their
+    choices only there, the `question` being empty), else from `question`."""
     if not str(row.get("question_type") or "").startswith("multi"):
         return None
-    return parse_options(row.get("question"))
+    for col in ("question_for_eval", "question"):
+        if not blank(row.get(col)):
+            opts = parse_options(str(row[col]))
+            if opts:
+                return opts
+    return None
 
 
 SPECS: dict[str, BenchmarkSpec] = {
@@ -175,7 +182,7 @@ SPECS: dict[str, BenchmarkSpec] = {
         name="mathverse", title="MathVerse", id_cols=("sample_index",), answer_col="answer",
         image_cols=("image",), options=_mathverse_options, prompt=_prompt_mathverse, kind=_kind_mc_or_free,
         meta={"problem_version": "problem_version", "problem_index": "problem_index",
-              "question_type": "question_type"},
+              "question_type": "question_type", "question_for_eval": "question_for_eval"},
     ),
     "mathvision": BenchmarkSpec(
         name="mathvision", title="MathVision", id_cols=("id",), answer_col="answer",

@@ -139,7 +139,8 @@ def _print_summary(res: dict) -> None:
         if entry.get("truncated"):
             rates += f"  truncated {entry['truncated']['rate']:.1f}%"
         print(f"{entry['title']:11s} {entry['accuracy']:6.2f}  ({entry['correct']}/{entry['n']}){rates}{judge}")
-    print(f"{'average':11s} {res['average']:6.2f}")
+    if res.get("average") is not None:
+        print(f"{'average':11s} {res['average']:6.2f}  (over {', '.join(res.get('average_over') or [])})")
     gen = res.get("generation") or {}
     if gen.get("items_per_s"):
         print(f"generation: {gen['generated']} items in {gen['seconds']} s = {gen['items_per_s']} items/s "

@@ -53,7 +53,9 @@ def judge_prompt(row: dict[str, Any]) -> str:
     answer = extract_answer(row.get("response") or "")
     if answer is None:  # no box: show the response's end, where a final answer would be
         answer = (row.get("response") or "")[-600:]
-    return JUDGE_PROMPT.format(question=row.get("question", ""), gold=gold, answer=answer)
+    # MathVerse: the official judge reads `question_for_eval` (Vision Only rows' `question` is empty)
+    question = (row.get("meta") or {}).get("question_for_eval") or row.get("question", "")
+    return JUDGE_PROMPT.format(question=question, gold=gold, answer=answer)
 
 
 def parse_verdict(text: str) -> bool:

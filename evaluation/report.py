@@ -113,6 +113,11 @@ def render_markdown(results: dict[str, Any], label: str) -> str:
         for key, cells in entry["breakdown"].items():
             lines += ["", f"| {key} | n | accuracy |", "|---|---|---|"]
             lines += [f"| {k} | {c['n']} | {c['accuracy']:.2f} |" for k, c in cells.items()]
+        if entry.get("as_reported"):
+            rep = entry["as_reported"]
+            lines += ["", f"MathVerse as quoted: all five versions (the authors' overall) "
+                      f"{rep['all_five']['accuracy']:.2f} ({rep['all_five']['correct']}/{rep['all_five']['n']}) | "
+                      f"Vision Only {rep['vision_only']['accuracy']:.2f} ({rep['vision_only']['n']})."]
         if entry.get("four_dimensional"):
             four = entry["four_dimensional"]
             lines += ["", f"We-Math side by side: per-item accuracy {entry['accuracy']:.2f} | strict score "
@@ -156,7 +161,7 @@ def render_plot(results: dict[str, Any], label: str) -> bytes:
     groups = [TITLES[b] for b in COLUMNS] + ["avg"]
     series = [(row.label, [row.scores[b] for b in COLUMNS] + [row.average], False) for row in PAPER_ROWS]
     ours = _ours(results)
-    series.append((f"ours: {label}", [ours[b] or 0.0 for b in COLUMNS] + [results["average"]], True))
+    series.append((f"ours: {label}", [ours[b] or 0.0 for b in COLUMNS] + [results["average"] or 0.0], True))
     return grouped_bars(groups, series, f"{label} vs the paper (rule-based scorer)")
 
 

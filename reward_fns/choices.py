@@ -9,8 +9,10 @@ from reward_fns.normalize import unwrap_macros
 LETTERS = "ABCDEFGHIJ"
 MAX_PROBLEM_CHARS = 20000
 # An option marker: ``(A)``, ``（A）``, ``[A]``, or a letter and a stop (``A.``, ``A:``, ``A)``, ``A．``, ``A、``,
-# ``A .``), at the start or after whitespace, ``;`` or ``,`` ("A. 8 cm;B. 10 cm", "A:40°\nB:50°", "(A) 3 (B) 4").
-_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，]))(?:[(（]([A-J])[)）]|\[([A-J])\]|([A-J])\s*[.:：)．、])")
+# ``A .``), at the start or after whitespace, ``;``, ``,`` or a sentence's stop ("A. 8 cm;B. 10 cm", "A:40°\nB:50°",
+# "(A) 3 (B) 4", MathVerse's inline "...determine its equation.A. \frac{x^2}{81} + ... = 1 B. Can not determine.").
+_MARKER_RE = re.compile(r"(?:^|(?<=[\s;；,，.?？。!]))(?:[(（]([A-J])[)）]|\[([A-J])\]|([A-J])\s*[.:：)．、])")
+_OPTION_TAIL_RE = re.compile(r"[\s;；,，]+$")
 _EMPTY_AFTER_RE = re.compile(r"\s*(?:[;；]|$)")
 _MAX_LETTER_GAP = 2
 _PREFIX_RE = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*",
@@ -67,7 +69,7 @@ def parse_options(problem: str | None) -> list[str] | None:
         content = text[m.end():nxt.start() if nxt is not None else len(text)]
         if nxt is None:
             content = content.split("\n", 1)[0]
-        options.append(content.strip().rstrip(";；,，").strip())
+        options.append(_OPTION_TAIL_RE.sub("", content.strip()))  # "right;  ;" (We-Math 2steps_101) -> "right"
     return options
 
 
@@ -94,9 +96,14 @@ def read_letter(s: str, n_options: int | None, allow_lower: bool,
         return None, None
     if m.group(3) is not None:
         # "B 14" is a letter then content, but "a cat" / "b squared" are words, and "A = 4" / "A \cap B" math
-        marked = s[0] in "(["  # "(C) 154°": the brackets mark the letter off
-        if (not (spaced or marked) or letter.islower() or re.match(r"^[a-z]", content)
-                or _OPERATOR_START_RE.match(content)):
+        marked = bool(re.match(r"^[(\[]\s*[A-J]\s*[)\]]", s))  # "(C) 154°": brackets mark the letter off
+        if not (spaced or marked) or letter.islower():
+            return None, None
+        # unmarked, a word or an operator after the letter makes it a variable; "(A) a relative maximum",
+        # "(C) -5 \leq x \leq 5" are option letters with their text
+        if not marked and (re.match(r"^[a-z]", content) or _OPERATOR_START_RE.match(content)):
+            return None, None
+        if marked and re.match(r"^(?:[=<>≤≥≠]|\\(?:le|ge|leq|geq|ne|neq|lt|gt)(?![A-Za-z]))", content):
             return None, None
     letter = letter.upper()
     if n_options is not None and LETTERS.index(letter) >= n_options:
@@ -107,6 +114,15 @@ def read_letter(s: str, n_options: int | None, allow_lower: bool,
 def names_several(s: str) -> bool:
     """True when ``s`` names two or more letters ("A, C", "A and B", "(A)(C)")."""
     return bool(_MULTI_RE.match(strip_prefix(s)))
+
+
+def letters_named(s: str) -> frozenset[str] | None:
+    """The set of letters ``s`` names when it names two or more (``C\nD``, ``A, C``, ``(A)(C)``), else None."""
+    s = strip_prefix(s)
+    if not _MULTI_RE.match(s):
+        return None
+    letters = frozenset(re.findall(r"[A-J]", re.sub(r"\b(?:and|or)\b", " ", s, flags=re.IGNORECASE).upper()))
+    return letters if len(letters) >= 2 else None
 
 
 def split_gold(gold: str, n_options: int | None = None) -> tuple[str | None, str | None]:

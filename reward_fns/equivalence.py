@@ -8,14 +8,18 @@ from fractions import Fraction
 
 from reward_fns import numeric
 from reward_fns.normalize import (
+    _EQUATION_RE,
     Norm,
     clean,
+    computed_value,
     is_equation,
     is_plain_text,
     number_with_unit,
     parse_number,
     round_to,
     split_assignment,
+    strip_unit,
+    strip_unit_macro,
     text_key,
 )
 from reward_fns.symbolic import refusal
@@ -111,7 +115,20 @@ def drop_assignments(p: str, g: str) -> tuple[str, str]:
     pa, ga = split_assignment(p), split_assignment(g)
     new_p = pa[1] if pa and (ga or not is_equation(g)) else p
     new_g = ga[1] if ga and (pa or not is_equation(p)) else g
+    # a computation written out before its value ("24*24 = 576", "Area = 6*4 = 24") is the value
+    if not is_equation(new_g):
+        new_p = computed_value(_drop_name(new_p))
+    if not is_equation(new_p):
+        new_g = computed_value(_drop_name(new_g))
     return new_p, new_g
+
+
+def _drop_name(s: str) -> str:
+    """``Area = 6*4 = 24`` -> ``6*4 = 24``: a leading name before a chain of equalities."""
+    parts = _EQUATION_RE.split(s, maxsplit=1)
+    if len(parts) == 2 and "=" in parts[1] and split_assignment(parts[0] + "= 0"):
+        return parts[1]
+    return s
 
 
 def _items_equal(pi: list[str], gi: list[str], precision: int | None, deadline: float,
@@ -148,8 +165,9 @@ def equivalent(pred: str, gold: str, *, precision: int | None = None, limit_s: f
     """
     if deadline is None:
         deadline = time.monotonic() + (DEFAULT_LIMIT_S if limit_s is None else limit_s)
-    pn, gn = clean(pred), clean(gold)
+    pn, gn = clean(strip_unit_macro(pred)), clean(strip_unit_macro(gold))
     p, g = drop_assignments(pn.text, gn.text)
+    p, g = strip_unit(p), strip_unit(g)  # "9 \pi cm^{2}" is 9π: units are no part of a value
     p, g = strip_outer_parens(p), strip_outer_parens(g)
     pn, gn = Norm(p, pn.percent, pn.degree), Norm(g, gn.percent, gn.degree)
     if not p:

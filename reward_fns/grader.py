@@ -8,7 +8,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reward_fns.choices import LETTERS, names_several, parse_options, read_letter, split_gold
+from reward_fns.choices import (
+    LETTERS,
+    letters_named,
+    names_several,
+    parse_options,
+    read_letter,
+    split_gold,
+    strip_prefix,
+)
 from reward_fns.equivalence import equivalent
 from reward_fns.extract import _match_brace, extract_answer
 from reward_fns.normalize import clean
@@ -52,13 +60,45 @@ def _find_option(text: str, options: Sequence[str]) -> list[int]:
     return [i for i, opt in enumerate(options) if opt and equivalent(text, opt, symbolic=False)[0]]
 
 
+def _same_text(a: str, b: str) -> bool:
+    """Two option texts that read the same (MathVista pid 781: 18 is both C and D)."""
+    return bool(a.strip()) and a.strip().lower() == b.strip().lower()
+
+
+def _out_of_range_letter(pred: str, n: int | None) -> bool:
+    """A bare capital letter beyond the options (``E`` among three): a letter, never an option's text
+    (We-Math "E" among "A. E; B. F; C. G" is wrong, as the official script reads it)."""
+    letter, content = read_letter(pred, None, allow_lower=False, spaced=False)
+    return n is not None and letter is not None and content is None and LETTERS.index(letter) >= n
+
+
+def _grade_letters(pred: str, gold_letters: frozenset[str], options: list[str] | None) -> Verdict:
+    """A gold naming several options (``C\nD``): right when the prediction names exactly those letters."""
+    gold = "".join(sorted(gold_letters))
+    named = letters_named(pred)
+    if named is None:
+        letter, _ = read_letter(pred, len(options) if options else None, allow_lower=False)
+        named = frozenset(letter) if letter else None
+    if named is None and options:
+        hits = _find_option(pred, options)
+        named = frozenset(LETTERS[i] for i in hits) if hits else None
+    if named is None:
+        return Verdict(False, pred, "choice_letters_unmatched", gold)
+    return Verdict(named == gold_letters, pred, "choice_letters", gold, "".join(sorted(named)))
+
+
 def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options: list[str] | None,
                   precision: int | None, deadline: float) -> Verdict:
     n = len(options) if options else None
+    if _out_of_range_letter(pred, n):
+        return Verdict(False, pred, "choice_letter_out_of_range", gold_letter, strip_prefix(pred).strip("()[]. "))
     hits = _find_option(pred, options) if options else []
-    if not hits and names_several(pred):
-        return Verdict(False, pred, "choice_several_letters", gold_letter)
     letter, content = read_letter(pred, n, allow_lower=True)
+    # "(A) E" is letter A with its text E (We-Math 2steps_99), not the letters A and E
+    own_text = bool(letter and content and options and LETTERS.index(letter) < len(options)
+                    and _find_option(content, [options[LETTERS.index(letter)]]))
+    if not hits and not own_text and names_several(pred):
+        return Verdict(False, pred, "choice_several_letters", gold_letter)
     if letter is not None:
         idx = LETTERS.index(letter)
         if content and options and idx < len(options):
@@ -66,6 +106,10 @@ def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options
             others = [i for i in _find_option(content, options) if i != idx]
             if not named_ok and others:
                 return Verdict(False, pred, "choice_letter_content_conflict", gold_letter, letter)
+        gold_idx = LETTERS.index(gold_letter)
+        if letter != gold_letter and options and max(idx, gold_idx) < len(options) and _same_text(
+                options[idx], options[gold_idx]):
+            return Verdict(True, pred, "choice_letter_same_text", gold_letter, letter)
         return Verdict(letter == gold_letter, pred, "choice_letter", gold_letter, letter)
     if hits:
         gold_idx = LETTERS.index(gold_letter)
@@ -95,6 +139,10 @@ def _grade(pred: str | None, gold: object, options: Sequence[str] | None, proble
         return Verdict(False, pred, "pred_unbalanced")
     opts = [str(o).strip() for o in options] if options is not None and len(options) > 0 else None
     opts = opts or parse_options(problem)
+    several = letters_named(gold)
+    if several is not None and (opts or any(c in gold for c in "\n,;")) and (
+            not opts or all(LETTERS.index(c) < len(opts) for c in several)):
+        return _grade_letters(pred, several, opts)
     gold_letter, gold_content = split_gold(gold, len(opts) if opts else None)  # "E" with 4 options: no letter
     if gold_letter is None and opts:
         hits = _find_option(gold, opts)

@@ -21,10 +21,19 @@ _NOISE = (
 _SPACING_RE = re.compile(r"(?<!\\)\\([!,;: ])")
 _GROUP_MARK_RE = re.compile(r"(?<=\d),\\!\s*(?=\d)")  # ``32,\! 349``: LaTeX's digit-group comma
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ|\\degree|\s*\bdeg(?:rees?)?\b\.?", re.IGNORECASE)
-# A named quantity: letters, subscripts, LaTeX commands, ``| : / , ( ) { } '`` (``x``, ``AB``, ``F_{n}``, ``f(x)``,
-# ``|AB|``, ``\frac{NO}{BO}``, ``V_1:V_2``, ``(p, q)``), with no digit or operator outside its subscripts.
+# A named quantity: letters, subscripts, LaTeX commands, ``| : / , ( ) { } ' .`` (``x``, ``AB``, ``F_{n}``, ``f(x)``,
+# ``|AB|``, ``\frac{NO}{BO}``, ``V_1:V_2``, ``(p, q)``), or named in words (``Area``, ``S.A.``, ``Total surface area``),
+# with no digit or operator outside its subscripts.
+_NAME_RE = re.compile(r"^[A-Za-z|:/,(){}'.\s]*[A-Za-z][A-Za-z|:/,(){}'.\s]*$")
 _SUBSCRIPT_RE = re.compile(r"_\{[^{}]*\}|_\w")
-_NAME_RE = re.compile(r"^[A-Za-z|:/,(){}'\s]*[A-Za-z][A-Za-z|:/,(){}'\s]*$")
+_CMD_BEFORE_MACRO_RE = re.compile(r"(\\[A-Za-z]+)(?=\\(?:text|mathrm|mbox|textrm)\s*\{)")
+_COMMAND_RE = re.compile(r"\\[A-Za-z]+")
+_UNIT_WORDS = (r"(?:(?:square|sq\.?|cubic|cu\.?)\s+)?(?:units?|mm|cm|dm|km|m|in|inch(?:es)?|ft|feet|foot|yd|yards?|mi"
+               r"|miles?|(?:milli|centi|kilo)?met(?:er|re)s?|kg|mg|ml|mL|sec|seconds?|min|minutes?|hrs?|hours?)")
+_UNIT_TAIL_RE = re.compile(rf"(?<![A-Za-z\\]){_UNIT_WORDS}\s*(?:\^\s*\{{?\s*[23]\s*\}}?|[²³])?\s*$")
+_UNIT_MACRO_TAIL_RE = re.compile(rf"\\(?:mathrm|text|mbox|textrm)\s*\{{[\s~]*{_UNIT_WORDS}\s*\}}"
+                                 r"\s*(?:\^\s*\{?\s*[23]\s*\}?)?[\s$]*$")
+_TRAILING_SPACE_RE = re.compile(r"(?:\s|\\[,;:! ])+$")
 _EQUATION_RE = re.compile(r"(?<![<>!=])=(?!=)")  # ``=``, not part of ``<=`` / ``>=`` / ``!=`` / ``==``
 # Digit groups: ``1,234`` / ``12,345,678.5`` (first group 1-3 digits, no leading 0, then groups of three).
 _THOUSANDS_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
@@ -76,7 +85,7 @@ def clean(s: str) -> Norm:
 
     A leading ``x =`` is kept: whether it goes depends on the other side (:func:`split_assignment`).
     """
-    s = unwrap_macros(s.strip())
+    s = unwrap_macros(_CMD_BEFORE_MACRO_RE.sub(r"\1 ", s.strip()))  # "9\pi\mathrm{cm}" -> "9\pi cm"
     if s.startswith("{"):
         s = _strip_grouping_braces(s)
     if "\\" in s:
@@ -107,6 +116,46 @@ def split_assignment(s: str) -> tuple[str, str] | None:
     name, value = parts[0].strip(), parts[1].strip()
     bare = re.sub(r"\\[A-Za-z]+", " ", _SUBSCRIPT_RE.sub(" ", name))
     return (name, value) if value and _NAME_RE.match(bare) else None
+
+
+def strip_unit(s: str) -> str:
+    r"""``9 \pi cm^{2}`` -> ``9 \pi``, ``4\sqrt{3} units`` -> ``4\sqrt{3}``: a unit of length, area, volume, mass or
+    time at the end of a constant expression (no variable left) is no part of the value; ``s`` unchanged
+    otherwise (``2x m``, ``5 h`` keep theirs: a letter there may be a variable). Plain numbers with a unit are
+    read by :func:`number_with_unit`."""
+    m = _UNIT_TAIL_RE.search(s)
+    if not m:
+        return s
+    head = _TRAILING_SPACE_RE.sub("", s[:m.start()])
+    bare = _COMMAND_RE.sub(" ", head)
+    if not head or re.search(r"[A-Za-z]", bare) or not re.search(r"[\dπ]|\\pi", head):
+        return s
+    return head
+
+
+def strip_unit_macro(s: str) -> str:
+    r"""``12x^2+144x+384 \mathrm{m}^3`` -> ``12x^2+144x+384``: a unit set in ``\mathrm{}`` / ``	ext{}`` at the
+    end of an answer is marked as a unit, so it goes whatever precedes it (raw text, before :func:`clean`)."""
+    m = _UNIT_MACRO_TAIL_RE.search(s)
+    if not m:
+        return s
+    head = _TRAILING_SPACE_RE.sub("", s[:m.start()]).rstrip("~").rstrip()
+    return head if head and head[-1] not in "=$" else s
+
+
+def computed_value(s: str) -> str:
+    """``24*24 = 576`` -> ``576``: a computation written out before its value is the value (every side is a
+    constant expression: no variable, so ``7 = 11a+c`` stays an equation); anything else is returned unchanged."""
+    parts = _EQUATION_RE.split(s)
+    if len(parts) < 2 or not parts[-1].strip() or any(c in s for c in "<>"):
+        return s
+    if re.search(r"[A-Za-z]", _COMMAND_RE.sub(" ", strip_unit(parts[-1].strip()))):
+        return s
+    for side in parts[:-1]:
+        bare = _COMMAND_RE.sub(" ", side)
+        if not side.strip() or re.search(r"[A-Za-z]", bare) or not re.search(r"\d", side):
+            return s
+    return parts[-1].strip()
 
 
 def is_equation(s: str) -> bool:

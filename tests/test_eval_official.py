@@ -43,6 +43,8 @@ def test_every_official_wemath_option_string_parses():
     ("2steps_94|2steps_1", ["Yes, A needs to be rotated 90 degrees clockwise around point ;O.",
                             "Yes, A needs to be rotated 45 degrees counterclockwise around point ;O.",
                             "No.", "", "", "No correct answer"]),  # `;O.;` is text; C jumps to F
+    ("2steps_101|2steps_1", ["Yes, A needs to be translated 5dm to the right",
+                             "Yes, A needs to be translated 5dm to the left", "No.", "No correct answer"]),  # `;  ;`
     ("3steps_156|3steps_3", ["There is an obtuse angle ∠AB;E.", "There is an obtuse angle ∠AB;C.",
                              "There is no obtuse angle.", "It cannot be determined.", "No correct answer"]),
 ])
