@@ -91,6 +91,9 @@ class EvalConfig:
     gpu_memory_utilization: float = 0.9
     """vLLM's share of GPU memory."""
     max_model_len: int = 20480
+    enforce_eager: bool = False
+    """vLLM without torch.compile and CUDA-graph capture: each engine starts 1-2 min sooner and decodes
+    slower; on for short runs (tiny_gpu, the one-GPU proof), off for the paper's full benchmarks."""
     """vLLM context length: the prompt (at most 1280 image tokens plus text) + `max_new_tokens`."""
     system_prompt: str | None = PAPER_SYSTEM_PROMPT
     """System message. null: the SFT one (`recipes.pipeline.config.SYSTEM_PROMPT`)."""
