@@ -124,7 +124,7 @@ def grpo_cost(cfg: DictConfig, params: float, gpus: int, run_dir: Path | None, f
     host = max(offload + 2 * images, HOST_FLOOR_7B * params / REF_PARAMS) / GB if params >= 1e9 else \
         (offload + 2 * images) / GB + 8
     return StageCost("grpo", wall, (min(vllm, device), min(max(vllm, update), device)), host,
-                     f"{steps} steps ({rows:,} rows from {source}) x ~{tokens / 1e6:.2f}M tokens a step; "
+                     f"{steps} steps ({rows:,} rows from {source}) x ~{_n(tokens)} tokens a step; "
                      f"{'flash-attn' if flash_attn else 'no flash-attn: +per-token log-prob loop'}; "
                      f"{saves} saves of ~{save_gb:.1f} GB")
 
@@ -157,7 +157,8 @@ def sft_cost(cfg: DictConfig, params: float, gpus: int) -> StageCost:
     act = (4, 9) if params >= 1e9 else (0.5, 2)
     return StageCost("sft", wall, (weights + act[0] * params / REF_PARAMS + 1, weights + act[1] * params / REF_PARAMS
                                    + 2), params * 16 / GB + 32,
-                     f"~{tokens / 1e6:.1f}M tokens ({rows:,} rows x {epochs:g} epochs x <= {seq} tokens)"
+                     f"~{_n(tokens)} tokens ({rows:,} rows x {epochs:g} epochs x <= {seq} tokens"
+                     f"{f', max_steps {extra}' if extra else ''})"
                      f"{', ZeRO-2' if zero2 else ''}")
 
 
@@ -211,6 +212,10 @@ def echo_forecast(cfg: DictConfig, stages: list[str], run_dir: Path | None, echo
         lines = [f"[cost] no forecast: {type(err).__name__}: {err}"]
     for line in lines:
         echo(line)
+
+
+def _n(count: float) -> str:
+    return f"{count / 1e6:.2f}M" if count >= 1e5 else f"{count / 1e3:.1f}k"
 
 
 def _t(seconds: float) -> str:

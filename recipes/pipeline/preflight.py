@@ -272,12 +272,12 @@ def check_cost(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict
                            f"GRPO to need ~{grpo.host_gb:,.0f} GB (>= 512 GB a node at 7B: offloaded states + fp32 "
                            "pixel_values and their Ray copies): expect host OOM; use a larger node"))
     impl = str(_get(cfg, "grpo.attn_implementation", "auto"))
-    if not probe.modules.get("flash_attn") and impl != "flash_attention_2":
-        from GRPO.verl_backend import PAPER_RL_ROWS, training_steps
+    from GRPO.verl_backend import PAPER_RL_ROWS, training_steps
 
-        steps = training_steps(cfg, PAPER_RL_ROWS if params >= 1e9 else 160)
-        scale = params / REF_PARAMS
-        lo, hi = (s * scale * steps / 3600 for s in GRPO_LOOP_S)
+    steps = training_steps(cfg, PAPER_RL_ROWS if params >= 1e9 else 160)
+    scale = params / REF_PARAMS
+    lo, hi = (s * scale * steps / 3600 for s in GRPO_LOOP_S)
+    if not probe.modules.get("flash_attn") and impl != "flash_attention_2" and hi >= 0.05:  # >= 3 min in all
         out.append(Verdict("log-prob", WARN, f"no flash-attn: verl computes log-probs token row by token row "
                            f"(logprobs_from_logits_v2), ~{GRPO_LOOP_S[0] * scale / 60:.1f}-"
                            f"{GRPO_LOOP_S[1] * scale / 60:.1f} min a step here, ~{lo:.1f}-{hi:.1f} h over "
