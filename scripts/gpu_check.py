@@ -212,6 +212,32 @@ def stage_figures(stage: str, run_dir: Path, log_text: str) -> dict[str, Any]:
     return {}
 
 
+def write_console_scripts(site: Path, bindir: Path, python: str = sys.executable) -> list[str]:
+    """A launcher in `bindir` for every console script the site's packages declare (as pip writes them),
+    for the ones `pip --target` did not write."""
+    import configparser
+
+    bindir.mkdir(parents=True, exist_ok=True)
+    names = []
+    for entry_points in sorted(site.glob("*.dist-info/entry_points.txt")):
+        parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+        parser.optionxform = str  # keep the names' case
+        try:
+            parser.read_string(entry_points.read_text())
+        except configparser.Error:
+            continue
+        if not parser.has_section("console_scripts"):
+            continue
+        for name, target in parser.items("console_scripts"):
+            module, _, func = target.split("[")[0].strip().partition(":")
+            script = bindir / name
+            script.write_text(f"#!{python}\nimport sys\nfrom {module} import {func.split('.')[0]}\n"
+                              f"sys.exit({func}())\n")
+            script.chmod(0o755)
+            names.append(name)
+    return names
+
+
 def machine() -> dict[str, Any]:
     from recipes.pipeline.machine import gpu_inventory
 
@@ -254,6 +280,8 @@ def run(out: Path, work: Path, dry_run: bool, only: list[str] | None = None) -> 
     figures["leftovers_ended"] = end_leftovers(pids, stop_ray=gpu)
     if os.environ.get("RLCS_INSTALL_SECONDS"):
         figures["timings_s"]["install"] = float(os.environ["RLCS_INSTALL_SECONDS"])
+    if os.environ.get("RLCS_SITE") and Path(os.environ["RLCS_SITE"]).is_dir():
+        figures["console_scripts"] = len(write_console_scripts(Path(os.environ["RLCS_SITE"]), work / "bin"))
     figures["forecast"] = forecast(dry_run)
     for line in figures["forecast"]:
         print(f"[gpu_check] {line}", flush=True)

@@ -51,9 +51,11 @@ fi
 export RLCS_INSTALL_SECONDS=$((SECONDS - start))
 echo "[gpu_check] install: ${RLCS_INSTALL_SECONDS} s (site: $site)" >&2
 export PYTHONPATH="$site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-# pip --target puts console scripts (swift, ray, vllm, deepspeed) in <site>/bin, which nothing puts on PATH:
-# recipes/ms_swift.py looks beside sys.executable, then on PATH.
-export PATH="$site/bin:$PATH"
+# pip --target puts console scripts (swift, ray, vllm, deepspeed) in <site>/bin, which nothing puts on PATH
+# (recipes/ms_swift.py looks beside sys.executable, then on PATH), and it writes none at all when a package
+# ships a top-level `bin` package (rouge, an ms-swift dependency, does): gpu_check.py writes them again from
+# the site's entry points into $WORK/bin.
+export RLCS_SITE="$site" PATH="$WORK/bin:$site/bin:$PATH"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RLCS_PYTHON="$PY"
 # flashinfer-cubin is not carried: FlashInfer's sampler would JIT-compile its kernels with nvcc on first use,
 # minutes of device time; vLLM's own PyTorch/Triton sampler does the same job.

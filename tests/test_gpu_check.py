@@ -142,7 +142,7 @@ def test_install_stamps_hold_the_carried_sets_hash_and_site_bin_is_on_path(tmp_p
     parts = _parts(tmp_path, {"a-1.0-py3-none-any.whl": b"a" * 10})
     first = check(parts)
     assert first[0].startswith("-m pip install") and first[0].count(".whl") == 1
-    assert f"PATH={work}/site/bin:" in first[1] and "gpu_check.py" in first[1] and "--dry-run" in first[1]
+    assert f"PATH={work}/bin:{work}/site/bin:" in first[1] and "gpu_check.py" in first[1] and "--dry-run" in first[1]
     assert len(check(parts)) == 1  # same set: neither unpacked nor installed again
     parts = _parts(tmp_path, {"a-1.0-py3-none-any.whl": b"a" * 10, "b-2.0-py3-none-any.whl": b"b"})
     again = check(parts)
@@ -169,3 +169,19 @@ def test_a_wheel_changed_in_place_changes_the_site_stamp(tmp_path, changed):
     run()
     assert (work / "site" / ".complete").read_text() != stamp
     assert sum(line.startswith("-m pip install") for line in calls.read_text().splitlines()) == 2
+
+
+def test_console_scripts_are_written_from_the_sites_entry_points(tmp_path):
+    """pip --target writes no console script when a package ships a top-level `bin` package (rouge does):
+    the proof writes `swift` and the others from the entry points, and they run."""
+    site = tmp_path / "site"
+    (site / "fakepkg").mkdir(parents=True)
+    (site / "fakepkg" / "__init__.py").write_text("def main():\n    print('fake swift ran')\n    return 0\n")
+    (site / "fakepkg-1.0.dist-info").mkdir()
+    (site / "fakepkg-1.0.dist-info" / "entry_points.txt").write_text(
+        "[console_scripts]\nswift = fakepkg:main\n\n[other]\nx = fakepkg:main\n")
+    names = gpu_check.write_console_scripts(site, tmp_path / "bin")
+    assert names == ["swift"]
+    p = subprocess.run([str(tmp_path / "bin" / "swift")], env={**os.environ, "PYTHONPATH": str(site)},
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout == "fake swift ran\n"
