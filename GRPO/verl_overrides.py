@@ -200,8 +200,8 @@ def verl_overrides(
 ) -> list[str]:
     """The `main_ppo` overrides for `cfg` (composed recipe) with the run's model, data and output paths."""
     fixed: dict[str, Any] = {
-        # verl's older (v0) PPO trainer: the one these overrides are checked against. The v1 trainer
-        # (TransferQueue, installed with verl 0.9.1) is verl's default; try it with extra_overrides.
+        # verl's v0 PPO trainer: the one these overrides are checked against. verl 0.9.1's default, the V1
+        # trainer, crashed a real VLM run after 81 steps (verl issue #7899, open fix PR #7901): kept off.
         "trainer.use_v1": False,
         "algorithm.use_kl_in_reward": False,
         "data.train_files": train_files,
@@ -225,6 +225,12 @@ def verl_overrides(
     merged = {**mapped, **fixed}
     out = [f"{k}={hydra_value(v)}" for k, v in merged.items()]
     extra = dict(cfg.grpo.extra_overrides or {})
+    v1 = {k: v for k, v in extra.items() if k.lstrip("+~") == "trainer.use_v1" and str(v).lower() != "false"}
+    if v1:
+        raise GRPOConfigError(
+            f"grpo.extra_overrides sets trainer.use_v1={next(iter(v1.values()))}: verl 0.9.x's V1 trainer crashed a "
+            f"real VLM run after 81 steps (https://github.com/verl-project/verl/issues/7899, fix proposed in PR "
+            f"#7901, unmerged); the v0 trainer (trainer.use_v1=false) is the one this project runs")
     for key, value in extra.items():
         plain = key.lstrip("+~")
         out = [o for o in out if o.split("=", 1)[0].lstrip("+") != plain]

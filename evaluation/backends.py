@@ -139,7 +139,8 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, settings: GenSettings, model_path: str, tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9, max_model_len: int = 8192, max_images: int = 1):
+                 gpu_memory_utilization: float = 0.9, max_model_len: int = 8192, max_images: int = 1,
+                 enforce_eager: bool = False):
         try:
             from vllm import LLM, SamplingParams
         except ImportError as err:
@@ -155,6 +156,7 @@ class VLLMBackend:
             model=model_path, tensor_parallel_size=tensor_parallel_size, seed=settings.seed,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
             limit_mm_per_prompt={"image": max_images}, mm_processor_kwargs=_pixel_kwargs(settings) or None,
+            enforce_eager=enforce_eager,  # no torch.compile / CUDA-graph capture: 1-2 min saved at each start
         )
         self.params = SamplingParams(
             temperature=settings.temperature, top_p=settings.top_p if settings.temperature > 0 else 1.0,

@@ -99,6 +99,9 @@ class EvalConfig:
     """vLLM's share of GPU memory."""
     max_model_len: int = check(20480, ge=1)
     """vLLM context length: the prompt (at most 1280 image tokens plus text) + `max_new_tokens`."""
+    enforce_eager: bool = check(False)
+    """vLLM without torch.compile and CUDA-graph capture: each engine starts 1-2 min sooner and decodes
+    slower; on for short runs (tiny_gpu, the one-GPU proof), off for the paper's full benchmarks."""
     system_prompt: str | None = free(PAPER_SYSTEM_PROMPT, "any text")
     """System message. null: the SFT one (`recipes.pipeline.config.SYSTEM_PROMPT`)."""
     user_suffix: str = free(PAPER_USER_SUFFIX, "any text")

@@ -154,7 +154,8 @@ def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: s
     max_images = max((len(it.images) for it in items), default=1) or 1
     kwargs = {"tensor_parallel_size": int(ecfg.tensor_parallel_size),
               "gpu_memory_utilization": float(ecfg.gpu_memory_utilization),
-              "max_model_len": int(ecfg.max_model_len), "max_images": max_images}
+              "max_model_len": int(ecfg.max_model_len), "max_images": max_images,
+              "enforce_eager": bool(ecfg.get("enforce_eager", False))}
     if ray_address:
         return _generate_on_ray(ecfg, items, settings, model_path, pred_path, ray_address, kwargs)
     backend = resolved_backend(str(ecfg.backend))

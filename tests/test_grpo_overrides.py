@@ -178,3 +178,21 @@ def test_verl_on_a_cpu_is_refused_with_the_way_out(tmp_path):
     with pytest.raises(StageError, match=r"grpo\.backend=swift"):
         STAGE.run(ctx)
     assert not (tmp_path / "grpo").exists()
+
+
+@pytest.mark.parametrize("recipe", ["tiny", "tiny_gpu", "qwen2_5_vl_7b", "qwen2_5_vl_3b"])
+def test_the_v1_trainer_stays_off_while_verl_is_0_9(recipe):
+    """verl 0.9.x's V1 trainer (its default) crashed a real VLM run after 81 steps (verl issue #7899; the fix,
+    PR #7901, is open): every recipe runs the v0 trainer, and extra_overrides cannot switch V1 on. When verl
+    moves past 0.9, this test asks for the issue to be checked before the guard goes."""
+    from importlib.metadata import version
+
+    verl = version("verl")
+    assert verl.startswith("0.9."), (f"verl {verl}: check verl issue #7899 / PR #7901 before allowing "
+                                      "trainer.use_v1, then update GRPO/verl_overrides.py and this test")
+    cfg = compose(recipe)
+    assert _as_dict(verl_overrides(cfg, **PATHS))["trainer.use_v1"] == "false"
+    with pytest.raises(GRPOConfigError, match=r"use_v1=true.*issues/7899"):
+        verl_overrides(compose(recipe, ["+grpo.extra_overrides={trainer.use_v1: 'true'}"]), **PATHS)
+    off = compose(recipe, ["+grpo.extra_overrides={trainer.use_v1: 'false'}"])
+    assert _as_dict(verl_overrides(off, **PATHS))["trainer.use_v1"] == "false"

@@ -172,8 +172,9 @@ def _has(dist: str) -> bool:
 
 @pytest.mark.slow
 def test_gpu_check_rehearses_up_to_the_gpu_stages(tmp_path):
-    """scripts/gpu_check.sh --dry-run with this venv: tiny world, the real rl_data conversion, then the GPU
-    stages planned (preflight included) and recorded as skipped with the reason, all in one JSON file."""
+    """scripts/gpu_check.sh --dry-run with this venv: tiny world, the real sft_data and rl_data conversions
+    (each in its own process session under its timeout), then the GPU stages planned (preflight and cost
+    forecast included) and recorded as skipped with the reason, all in one JSON file."""
     import json
     import sys
 
@@ -183,12 +184,16 @@ def test_gpu_check_rehearses_up_to_the_gpu_stages(tmp_path):
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
     figures = json.loads(out.read_text())
-    assert figures["rl_data"]["rows_train"] > 0 and figures["plan_exit_code"] == 0
-    assert set(figures["skipped"]) == {"grpo", "merge", "eval"}
+    stages = figures["stages"]
+    assert stages["sft_data"]["exit"] == stages["rl_data"]["exit"] == figures["plan"]["exit"] == 0
+    assert stages["rl_data"]["figures"]["outputs"]["rows_train"] > 0
+    assert set(figures["skipped"]) == {"sft", "grpo", "merge", "eval"}
     assert all("--dry-run" in why for why in figures["skipped"].values())
-    assert {"tiny_world", "rl_data", "total"} <= set(figures["timings_s"])
-    log = Path(figures["log"]).read_text()
-    assert "[preflight]" in log and "verl.trainer.main_ppo" in log
+    assert {"tiny_world", "sft_data", "rl_data", "total"} <= set(figures["timings_s"])
+    assert any(line.startswith("[cost]") for line in figures["forecast"])
+    log = Path(figures["plan"]["log"]).read_text()
+    assert "[preflight]" in log and "[cost] forecast" in log and "verl.trainer.main_ppo" in log
+    assert "--deepspeed zero2" in log and "--gradient_checkpointing true" in log
     assert "trainer.total_training_steps=2" in log and "actor_rollout_ref.rollout.enforce_eager=true" in log
 
 

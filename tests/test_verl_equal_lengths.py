@@ -4,7 +4,11 @@ mRoPE position_ids), which the tiny world once triggered on a real H200 (scripts
 `left_right_2_no_padding` packs the (4, length) position_ids with `torch.nested.as_nested_tensor`; when
 all lengths are equal, torch makes the 4 mRoPE rows the ragged dimension, `maybe_fix_3d_position_ids`
 then declares dimension 2 ragged, and `make_iterator`'s unbind fails with `split_with_sizes expects
-split_sizes to sum exactly to <length> ... [4, 4, ...]` (verl PR #5829, fixed after 0.9.1).
+split_sizes to sum exactly to <length> ... [4, 4, ...]`. Upstream it is NOT fixed: verl PR #5829 was closed
+unmerged, and verl main still packs with `as_nested_tensor` and `_ragged_idx=2`. The open fix, PR #7901 for
+issue #7899 (https://github.com/verl-project/verl/issues/7899), concerns the V1 trainer, in which a real VLM
+run crashed after 81 steps; our guard is the v0 trainer (`trainer.use_v1=false`, GRPO/verl_overrides.py,
+kept by tests/test_grpo_overrides.py while verl is 0.9.x).
 
 The first test runs verl's own functions, as `engine_workers.train_mini_batch` calls them, so it says
 when an upgraded verl no longer needs the guard; the second checks the guard: the tiny RL prompts, through

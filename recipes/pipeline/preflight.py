@@ -10,7 +10,8 @@ the config, so the manifest says what ran):
   else sdpa with padding_free off (a loud warning); `flash_attention_2` without flash-attn is refused;
 - vLLM and verl for the verl backend, deepspeed when SFT asks for it on GPUs;
 - wandb without WANDB_API_KEY -> WANDB_MODE=offline (said once);
-- free disk against the checkpoints the plan keeps, host memory against verl's offloaded states.
+- free disk against the checkpoints the plan keeps, host memory against verl's offloaded states;
+- the cost model's shortfalls (recipes/pipeline/cost.py): host RAM for GRPO, the no-flash-attn log-prob loop.
 
 `run_checks` (the runner's entry) prints the verdicts; in a real run any `fail` stops the run
 (PreflightError), in a dry run it is printed as what a real run would refuse.
@@ -256,8 +257,36 @@ def check_memory(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdi
                     "turn off grpo.ref_param_offload"))]
 
 
+def check_cost(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
+    """Where the node falls short of the cost model (recipes/pipeline/cost.py): host RAM for GRPO, and the
+    time verl's per-token log-prob loop costs without flash-attn."""
+    if not _uses_verl(cfg, stages) or not _on_gpu(cfg):
+        return []
+    from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate
+
+    params = model_params(cfg) or REF_PARAMS
+    grpo = next(c for c in estimate(cfg, ["grpo"], flash_attn=True) if c.stage == "grpo")
+    out = []
+    if grpo.host_gb and probe.host_memory < grpo.host_gb * 1e9:
+        out.append(Verdict("host RAM", WARN, f"{probe.host_memory / 1e9:,.0f} GB on this node, the cost model expects "
+                           f"GRPO to need ~{grpo.host_gb:,.0f} GB (>= 512 GB a node at 7B: offloaded states + fp32 "
+                           "pixel_values and their Ray copies): expect host OOM; use a larger node"))
+    impl = str(_get(cfg, "grpo.attn_implementation", "auto"))
+    from GRPO.verl_backend import PAPER_RL_ROWS, training_steps
+
+    steps = training_steps(cfg, PAPER_RL_ROWS if params >= 1e9 else 160)
+    scale = params / REF_PARAMS
+    lo, hi = (s * scale * steps / 3600 for s in GRPO_LOOP_S)
+    if not probe.modules.get("flash_attn") and impl != "flash_attention_2" and hi >= 0.05:  # >= 3 min in all
+        out.append(Verdict("log-prob", WARN, f"no flash-attn: verl computes log-probs token row by token row "
+                           f"(logprobs_from_logits_v2), ~{GRPO_LOOP_S[0] * scale / 60:.1f}-"
+                           f"{GRPO_LOOP_S[1] * scale / 60:.1f} min a step here, ~{lo:.1f}-{hi:.1f} h over "
+                           f"{steps} steps; the flash-attn wheel (README: GPU install) removes it"))
+    return out
+
+
 CHECKS: tuple[Callable[[DictConfig, list[str], Probe], list[Verdict]], ...] = (
-    check_gpus, check_packages, check_disk, check_memory)
+    check_gpus, check_packages, check_disk, check_memory, check_cost)
 
 
 def preflight(cfg: DictConfig, stages: list[str], probe: Probe) -> Result:

@@ -16,6 +16,7 @@ from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
 from recipes.hashing import changed_keys, stable_hash
 from recipes.hub import Source
+from recipes.pipeline.cost import echo_forecast
 from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
 from recipes.pipeline.preflight import run_checks
 from recipes.pipeline.stages import load_stage
@@ -89,6 +90,7 @@ class Runner:
         ablation = ablation_of(self.cfg)
         self.echo(f"ablation: {ablation} ({ABLATIONS[ablation].description}); stages: {', '.join(self.selected)}")
         run_checks(self.cfg, self.selected, self.echo, dry_run=True)  # may set the sdpa fallback in cfg
+        echo_forecast(self.cfg, self.selected, self.run_dir, self.echo)
         sources = self._sources()
         if sources:
             self.echo("\n[prepare] fetch / build before any stage starts:")
@@ -123,6 +125,7 @@ class Runner:
             return self.plan()
         validate(self.cfg, self.stages)  # before any download, install check, stage or file under runs/
         run_checks(self.cfg, self.selected, self.echo, dry_run=False)  # before any download or GPU work
+        echo_forecast(self.cfg, self.selected, self.run_dir, self.echo)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(self.run_dir):
             manifest = Manifest(self.run_dir, self.cfg.run_name)

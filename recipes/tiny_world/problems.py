@@ -305,7 +305,7 @@ RECHECK_RATE = 0.25
 #: Phrasings of the ``shape_color`` question, of different lengths. With one phrasing every such prompt
 #: tokenizes to the same length and the tiny model never stops early, so a whole GRPO batch could hold
 #: sequences of one length: verl 0.9.1 then builds the mRoPE position_ids as a nested tensor ragged
-#: along the wrong dimension and its update step fails (scripts/GPU_CHECK.md; verl PR #5829).
+#: along the wrong dimension and its update step fails (scripts/GPU_CHECK.md; not fixed upstream: verl PR #5829 closed unmerged).
 SHAPE_COLOR_QUESTIONS = (
     "What color is the largest shape in the image?",
     "What is the color of the largest shape?",
