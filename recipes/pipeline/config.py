@@ -103,6 +103,21 @@ class HubConfig:
     """One Hugging Face cache every node can read (e.g. shared NFS); null uses HF_HOME's default."""
     offline: bool = False
     """Never contact the hub: every id must already be in the cache (HF_HUB_OFFLINE=1 also forces this)."""
+    push_to: str | None = None
+    """`ORG/NAME`: after the run, upload the merged model, its card (from results.json) and the curves there
+    (recipes/push.py; `rlcs push RUN` does the same later). Needs HF_TOKEN and hub.offline=false."""
+    private: bool = True
+    """Create the pushed repo private (a collaborator is invited on the Hub)."""
+
+
+@dataclass
+class TrackerConfig:
+    """Where both stages' metrics go when `logger` is set (recipes/tracking.py)."""
+
+    project: str | None = None
+    """Tracker project (wandb project, mlflow experiment, swanlab project); null: `grpo.project_name`."""
+    group: str | None = None
+    """The run's group (SFT and GRPO side by side); null: the run name."""
 
 
 @dataclass
@@ -122,6 +137,10 @@ class PipelineConfig:
     """Print every stage's exact command and outputs; run nothing."""
     rerun: list[str] = field(default_factory=list)
     """Stages to run again even if finished (their old output is moved aside, never deleted)."""
+    logger: list[str] | None = None
+    """Trackers for both stages: tensorboard, wandb, mlflow, swanlab (ms-swift `--report_to`, verl
+    `trainer.logger`); null leaves `sft.report_to` and `grpo.loggers` as they are. Offline without credentials."""
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
