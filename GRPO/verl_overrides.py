@@ -99,9 +99,9 @@ def _test_freq(cfg: DictConfig) -> int:
     return FINAL_ONLY if cfg.grpo.get("val_after_train", True) else -1
 
 
-def _loggers(cfg: DictConfig) -> list[str]:
+def _loggers(cfg: DictConfig) -> Any:
     top = tracking.chosen(cfg)
-    return list(cfg.grpo.loggers) if top is None else ["console", *top]
+    return cfg.grpo.loggers if top is None else ["console", *top]
 
 
 PARITY: tuple[Row, ...] = (
@@ -170,7 +170,7 @@ PARITY: tuple[Row, ...] = (
         "with `grpo.val_after_train`: -1 + true -> 1000000000, only verl's last-step validation"),
     Row("grpo.val_after_train", "trainer.test_freq", _test_freq, "as `grpo.val_freq`"),
     Row("grpo.val_before_train", "trainer.val_before_train", _g("val_before_train")),
-    Row("grpo.loggers", "trainer.logger", _loggers, "the recipe's `logger=[...]` (plus console) when set"),
+    Row("grpo.loggers", "trainer.logger", _loggers, "or the recipe's `logger` (+ console)"),
     Row("cluster.nproc_per_node", "trainer.n_gpus_per_node", lambda cfg: cfg.cluster.nproc_per_node),
     Row("cluster.nnodes", "trainer.nnodes", lambda cfg: cfg.cluster.nnodes),
 )
