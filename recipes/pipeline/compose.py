@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from recipes import tracking
 from recipes.ablation import AblationError, apply_ablation
 from recipes.pipeline.config import register
 from recipes.stage import STAGES
@@ -61,7 +62,8 @@ def compose(recipe: str, overrides: Sequence[str] = ()) -> DictConfig:
         raise ConfigError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
     try:
         apply_ablation(cfg, overrides)
-    except AblationError as err:
+        tracking.chosen(cfg)  # `logger=[...]` names trackers both stages speak
+    except (AblationError, tracking.TrackerError) as err:
         raise ConfigError(f"recipe {recipe!r}: {err}") from err
     OmegaConf.set_readonly(cfg, True)
     return cfg
