@@ -20,6 +20,9 @@ from typing import Any
 from recipes import hub
 from recipes.atomic import atomic_write_text
 
+TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
+                  "args.json", "latest", "zero_to_fp32.py", "global_step*", "*.distcp")
+"""Files of a training checkpoint that are not the model (the swift backend's GRPO checkpoint is the model dir)."""
 STAGING = "hub_upload"
 """The folder under the run that mirrors the repo (hard links to the run's files, plus README.md)."""
 
@@ -66,22 +69,30 @@ def stage(run_dir: Path, repo_id: str) -> Path:
 
     out = run_dir / STAGING
     model = model_dir(run_dir)
+    wanted: set[Path] = set()
     for f in sorted(model.rglob("*")):
-        if f.is_file():
-            _link(f, out / f.relative_to(model))
+        rel = f.relative_to(model)
+        if f.is_file() and not any(rel.match(p) or rel.parts[0] == p for p in TRAINING_STATE):
+            _link(f, out / rel)
+            wanted.add(out / rel)
     if (run_dir / "config.yaml").exists():
         _link(run_dir / "config.yaml", out / "config.yaml")
+        wanted.add(out / "config.yaml")
     results = None
     eval_out = _outputs(run_dir).get("eval", {})
     for key in ("results", "report", "plot"):
         if eval_out.get(key) and Path(eval_out[key]).exists():
             _link(Path(eval_out[key]), out / "results" / Path(eval_out[key]).name)
+            wanted.add(out / "results" / Path(eval_out[key]).name)
     if eval_out.get("results") and Path(eval_out["results"]).exists():
         results = json.loads(Path(eval_out["results"]).read_text())
     curves = []
     for png in sorted((run_dir / "curves").glob("*.png")):
         _link(png, out / "curves" / png.name)
+        wanted.add(out / "curves" / png.name)
         curves.append(f"curves/{png.name}")
+    for stale in [p for p in out.rglob("*") if p.is_file() and p not in wanted and p.name != "README.md"]:
+        stale.unlink()  # staged by an earlier push, no longer part of the run
     card = render(run_dir, repo_id, results, curves)
     readme = out / "README.md"
     if not readme.exists() or readme.read_text() != card:
