@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from GRPO.swift_flags import SwiftConfigError, dtype_flags, flag_values, micro_batch, on_cpu
+from recipes import tracking
 from recipes.ms_swift import flag_value, swift_executable, torchrun_env
 from recipes.stage import Command
 
@@ -80,6 +81,7 @@ def environment(cfg: DictConfig) -> dict[str, str]:
            "PYTHONPATH": str(project_root()), **torchrun_env(cfg.cluster)}
     if "wandb" in cfg.grpo.loggers:
         env["WANDB_PROJECT"] = str(cfg.grpo.project_name)
+    env.update(tracking.stage_env(cfg, "grpo"))  # one project and group for both stages (recipes/tracking.py)
     if cfg.hub.offline:
         env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     return env
@@ -113,4 +115,5 @@ def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
     argv = [swift_executable(), "rlhf"]
     for name, value in flags.items():
         argv += [f"--{name}", *flag_value(value)]
+    argv += tracking.swift_flags(cfg, "grpo")  # run name, tensorboard dir under runs/<run>/
     return Command(argv=argv, env=environment(cfg))

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes import tracking
 from recipes.ms_swift import on_gpu, world_size
 
 
@@ -117,9 +118,11 @@ def _optim(cfg: DictConfig) -> str:
 
 
 def _report_to(cfg: DictConfig) -> list[str]:
-    known = {"console": None, "wandb": "wandb", "tensorboard": "tensorboard", "swanlab": "swanlab"}
+    known = {"console": None, "wandb": "wandb", "tensorboard": "tensorboard", "swanlab": "swanlab",
+             "mlflow": "mlflow"}
+    top = tracking.chosen(cfg)  # the recipe's one `logger=[...]` (recipes/tracking.py)
     out = []
-    for name in cfg.grpo.loggers:
+    for name in (cfg.grpo.loggers if top is None else top):
         if name not in known:
             raise SwiftConfigError(f"grpo.loggers: {name!r} is not one of {sorted(known)} for the swift backend")
         if known[name]:

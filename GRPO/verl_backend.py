@@ -25,6 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from GRPO.verl_overrides import PARITY, GRPOConfigError, verl_overrides
+from recipes import tracking
 from recipes.checks import Problem, problem_from
 from recipes.stage import Command, StageContext, StageError, StagePlan
 
@@ -72,8 +73,9 @@ def command(ctx: StageContext, model: str, out: Path) -> Command:
     overrides = verl_overrides(ctx.cfg, model_path=model, train_files=ctx.output_of("rl_data", "train"),
                                val_files=ctx.output_of("rl_data", "val"), checkpoint_dir=str(out))
     env = {"HYDRA_FULL_ERROR": "1", "PYTHONPATH": str(PROJECT_ROOT)}
-    if "wandb" in ctx.cfg.grpo.loggers and os.environ.get("WANDB_MODE"):
+    if "wandb" in tracking.stage_loggers(ctx.cfg, "grpo") and os.environ.get("WANDB_MODE"):
         env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/pipeline/preflight.py)
+    env.update(tracking.stage_env(ctx.cfg, "grpo"))  # project, group, dirs under runs/<run>/ (recipes/tracking.py)
     if ctx.cfg.cluster.address:
         env["RAY_ADDRESS"] = str(ctx.cfg.cluster.address)
     argv = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]

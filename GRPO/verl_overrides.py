@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from recipes import tracking
 from recipes.stage import StageError
 
 REWARD_FILE = Path(__file__).resolve().parent.parent / "reward_fns" / "verl_reward.py"
@@ -98,6 +99,11 @@ def _test_freq(cfg: DictConfig) -> int:
     return FINAL_ONLY if cfg.grpo.get("val_after_train", True) else -1
 
 
+def _loggers(cfg: DictConfig) -> Any:
+    top = tracking.chosen(cfg)
+    return cfg.grpo.loggers if top is None else ["console", *top]
+
+
 PARITY: tuple[Row, ...] = (
     Row("data.max_prompt_length", "data.max_prompt_length", _d("max_prompt_length")),
     Row("grpo.max_response_length", "data.max_response_length", _g("max_response_length")),
@@ -164,7 +170,7 @@ PARITY: tuple[Row, ...] = (
         "with `grpo.val_after_train`: -1 + true -> 1000000000, only verl's last-step validation"),
     Row("grpo.val_after_train", "trainer.test_freq", _test_freq, "as `grpo.val_freq`"),
     Row("grpo.val_before_train", "trainer.val_before_train", _g("val_before_train")),
-    Row("grpo.loggers", "trainer.logger", _g("loggers")),
+    Row("grpo.loggers", "trainer.logger", _loggers, "or the recipe's `logger` (+ console)"),
     Row("cluster.nproc_per_node", "trainer.n_gpus_per_node", lambda cfg: cfg.cluster.nproc_per_node),
     Row("cluster.nnodes", "trainer.nnodes", lambda cfg: cfg.cluster.nnodes),
 )
@@ -213,8 +219,8 @@ def verl_overrides(
         f"{A}.entropy_coeff": 0,
         f"{A}.use_dynamic_bsz": False,
         "reward.num_workers": cfg.grpo.reward_num_workers,
-        "trainer.project_name": cfg.grpo.project_name,
-        "trainer.experiment_name": cfg.run_name,
+        "trainer.project_name": tracking.project(cfg),
+        "trainer.experiment_name": tracking.experiment(cfg, "grpo") if tracking.chosen(cfg) else cfg.run_name,
         "trainer.default_local_dir": checkpoint_dir,
         "trainer.device": cfg.cluster.device,
         "trainer.resume_mode": "auto",

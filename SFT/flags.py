@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from recipes import tracking
 from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
 from recipes.stage import Command
 
@@ -126,6 +127,8 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     ]
     for name in DIRECT_FIELDS:
         value = sft.get(name)
+        if name == "report_to" and tracking.chosen(cfg) is not None:
+            value = tracking.chosen(cfg) or ["none"]  # the recipe's one `logger=[...]`
         if value is not None:
             args += [f"--{name}", *flag_value(value)]
     # ms-swift shuffles the data with data_seed (default 42), which `seed` does not set
@@ -135,6 +138,7 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     args += ["--gradient_checkpointing_kwargs",
              json.dumps({"use_reentrant": bool(sft.gradient_checkpointing_use_reentrant)})]
     args += ["--save_strategy", "steps"]
+    args += tracking.swift_flags(cfg, "sft")  # run name, tensorboard dir under runs/<run>/
     if float(sft.split_dataset_ratio) > 0:
         args += ["--eval_strategy", "steps", "--eval_steps", str(sft.eval_steps)]
     if sft.deepspeed and on_gpu(cluster):
@@ -161,8 +165,9 @@ def swift_env(cfg: DictConfig) -> dict[str, str]:
     env.update(torchrun_env(cluster))
     if not on_gpu(cluster):
         env["CUDA_VISIBLE_DEVICES"] = ""
-    if "wandb" in (cfg.sft.report_to or []) and os.environ.get("WANDB_MODE"):
+    if "wandb" in tracking.stage_loggers(cfg, "sft") and os.environ.get("WANDB_MODE"):
         env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/pipeline/preflight.py)
+    env.update(tracking.stage_env(cfg, "sft"))  # one project and group for both stages (recipes/tracking.py)
     return env
 
 

@@ -68,7 +68,11 @@ def _append_generations(todo: Sequence[Item], backend: Backend, settings: GenSet
     if path.exists():
         _truncate_torn_tail(path)
     done = 0
-    with open(path, "a", encoding="utf-8") as f:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="items", desc=f"eval {path.stem}", dynamic_ncols=True, smoothing=0.1,
+               mininterval=2.0)  # items left and an estimate of the time left
+    with bar, open(path, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
             b0 = time.monotonic()
@@ -81,7 +85,8 @@ def _append_generations(todo: Sequence[Item], backend: Backend, settings: GenSet
             f.flush()
             os.fsync(f.fileno())
             done += len(batch)
-            log.info("%s: generated %d/%d", path.name, done, len(todo))
+            bar.update(len(batch))
+            log.debug("%s: generated %d/%d", path.name, done, len(todo))
     return done
 
 

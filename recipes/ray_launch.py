@@ -41,11 +41,11 @@ RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 """Set by Ray in the environment of a Ray job's entrypoint (ray/_private/runtime_env/constants.py)."""
 LAUNCHERS = ("auto", "ray", "local")
 TORCHRUN_ENV = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
-SECRET_ENV: tuple[str, ...] = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+SECRET_ENV: tuple[str, ...] = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "SWANLAB_API_KEY")
 """Tokens forwarded to a Ray job and to the ranks Ray starts, when set (masked in everything shown)."""
 PASS_ENV: tuple[str, ...] = (
     "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_MODE", "HF_HOME", "HF_ENDPOINT", "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "RLCS_CACHE",
+    "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "RLCS_CACHE", "MLFLOW_TRACKING_URI", "SWANLAB_MODE",
 )
 """Plain settings forwarded when set."""
 

@@ -115,7 +115,7 @@ def test_cpu_generation_keeps_every_token_and_warns():
     (["grpo.rollout_batch_size=500"], "multiple of grpo.global_batch_size"),
     (["grpo.rollout_engine=sglang"], "rollout_engine"),
     (["grpo.optimizer=sgd"], "optimizer"),
-    (["grpo.loggers=[console,mlflow]"], "mlflow"),
+    (["grpo.loggers=[console,clearml]"], "clearml"),  # verl-only; mlflow goes to transformers
     (["+grpo.extra_overrides.model=/other"], "set by the swift backend"),
     (["+grpo.extra_overrides.not_a_flag=1"], "not `swift rlhf` flags"),
 ])

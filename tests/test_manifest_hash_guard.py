@@ -40,6 +40,11 @@ NOT_HASHED: dict[str, str] = {
     "hub.cache_dir": "where downloads are cached",
     "hub.offline": "whether the hub may be contacted (the same revision either way)",
     "data.num_workers": "converter and data-loader processes: how fast, not what",
+    "logger": "where the metrics are reported (recipes/tracking.py), not what is trained",
+    "tracker.project": "the tracker project the metrics are filed under",
+    "tracker.group": "the tracker group the metrics are filed under",
+    "hub.push_to": "where the finished run is uploaded, after every stage",
+    "hub.private": "the visibility of the uploaded repo",
 }
 """Keys that may change a plan without changing what a finished stage made, and why."""
 

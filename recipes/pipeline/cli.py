@@ -49,6 +49,10 @@ COMMANDS: dict[str, Command] = {
                       "send a recipe to a Ray cluster as a Ray job; its status, logs, or stop it"),
     "check-verl": Command("GRPO.verl_check:main",
                           "check a recipe's GRPO overrides with verl's own config code, on this CPU"),
+    "push": Command("recipes.push:main",
+                    "upload a run's merged model, processor, model card, results and curves to the Hub"),
+    "report": Command("recipes.report_html:main",
+                      "write a run's report as one self-contained HTML page (opens with no server)"),
     "tiny-world": Command("recipes.tiny_world.cli:main",
                           "build (or reuse) the offline tiny Qwen2.5-VL and synthetic datasets; print where"),
 }

@@ -19,6 +19,7 @@ from recipes.checks import Problem, check, free, problem_from
 from recipes.data.rows import ON_BAD_ROW
 from recipes.ray_launch import LAUNCHERS, in_ray_job
 from recipes.stage import STAGES
+from recipes.tracking import LOGGERS
 from SFT.config import SFTConfig
 from SFT.distill.config import DistillConfig
 from SFT.flags import SFTConfigError, gradient_accumulation
@@ -129,6 +130,21 @@ class HubConfig:
     """One Hugging Face cache every node can read (e.g. shared NFS); null uses HF_HOME's default."""
     offline: bool = check(False)
     """Never contact the hub: every id must already be in the cache (HF_HUB_OFFLINE=1 also forces this)."""
+    push_to: str | None = check(None, pattern=r"[\w.-]+/[\w.-]+")
+    """`ORG/NAME`: after the run, upload the merged model, its card (from results.json) and the curves there
+    (recipes/push.py; `rlcs push RUN` does the same later). Needs HF_TOKEN and hub.offline=false."""
+    private: bool = check(True)
+    """Create the pushed repo private (a collaborator is invited on the Hub)."""
+
+
+@dataclass
+class TrackerConfig:
+    """Where both stages' metrics go when `logger` is set (recipes/tracking.py)."""
+
+    project: str | None = free(None, "any tracker project name")
+    """Tracker project (wandb project, mlflow experiment, swanlab project); null: `grpo.project_name`."""
+    group: str | None = free(None, "any group name")
+    """The run's group (SFT and GRPO side by side); null: the run name."""
 
 
 @dataclass
@@ -148,6 +164,10 @@ class PipelineConfig:
     """Print every stage's exact command and outputs; run nothing."""
     rerun: list[str] = check(factory=list, choices=STAGES)
     """Stages to run again even if finished (their old output is moved aside, never deleted)."""
+    logger: list[str] | None = check(None, choices=(*LOGGERS, "console", "none"))
+    """Trackers for both stages: tensorboard, wandb, mlflow, swanlab (ms-swift `--report_to`, verl
+    `trainer.logger`); null leaves `sft.report_to` and `grpo.loggers` as they are. Offline without credentials."""
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)

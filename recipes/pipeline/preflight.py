@@ -27,6 +27,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from recipes import tracking
 from recipes.pipeline.machine import Probe, flash_attn_importable, probe_machine
 from recipes.ray_launch import uses_ray
 from recipes.stage import StageError
@@ -178,10 +179,39 @@ def check_packages(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Ver
     return out
 
 
+def _trackers(cfg: DictConfig, stages: list[str]) -> set[str]:
+    """The trackers the training stages of this plan report to (recipes/tracking.py)."""
+    return {name for stage in ("sft", "grpo") if stage in stages for name in tracking.stage_loggers(cfg, stage)}
+
+
 def _wandb_wanted(cfg: DictConfig, stages: list[str]) -> bool:
-    grpo = "grpo" in stages and "wandb" in (_get(cfg, "grpo.loggers") or [])
-    sft = "sft" in stages and "wandb" in (_get(cfg, "sft.report_to") or [])
-    return grpo or sft
+    return "wandb" in _trackers(cfg, stages)
+
+
+def check_trackers(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
+    """Every tracker but wandb (checked with its credentials below) must be importable."""
+    out = []
+    for name in sorted(_trackers(cfg, stages) - {"wandb"}):
+        module = tracking.MODULES[name]
+        version = probe.modules.get(module)
+        if version is None and module not in probe.modules:
+            version = _module_version(module)
+        out.append(Verdict(name, OK, f"{module} {version}") if version else Verdict(
+            name, FAIL, f"{name} is a logger of this plan but {module} is not importable: install it or drop "
+            f"it from logger=[...]"))
+    return out
+
+
+def _module_version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        return None
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return "(installed)"
 
 
 def check_wandb(cfg: DictConfig, stages: list[str], probe: Probe) -> tuple[list[Verdict], dict[str, str]]:
@@ -296,7 +326,7 @@ def preflight(cfg: DictConfig, stages: list[str], probe: Probe) -> Result:
         verdicts += check(cfg, stages, probe)
     attn, config = check_attention(cfg, stages, probe)
     wandb, env = check_wandb(cfg, stages, probe)
-    verdicts += attn + wandb
+    verdicts += attn + check_trackers(cfg, stages, probe) + wandb
     for check in CHECKS[2:]:
         verdicts += check(cfg, stages, probe)
     return Result(verdicts, config, env)

@@ -208,6 +208,9 @@ class Runner:
                 if isinstance(value, (str, int, float)):
                     self.echo(f"      {key}: {value}")
         self._curves()
+        from recipes.pipeline.publish import after_run
+
+        after_run(self.cfg, self.run_dir, self.echo)  # trackers, report, hub.push_to, what was produced
 
     def _curves(self) -> None:
         """Draw the run's training curves (recipes/pipeline/curves.py) and name them; a plot never fails the run."""
