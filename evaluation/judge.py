@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from recipes.atomic import seal_jsonl_tail
 from reward_fns.choices import LETTERS
 from reward_fns.grader import extract_answer
 
@@ -104,6 +105,7 @@ def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api
     if todo:
         log.info("judging %d items with %s at %s", len(todo), model, url)
         api_key = os.environ.get(api_key_env)
+        seal_jsonl_tail(path)
         with open(path, "a", encoding="utf-8") as f, ThreadPoolExecutor(max_workers) as pool:
             futures = {pool.submit(ask, url, model, judge_prompt(r), api_key, timeout_s): r for r in todo}
             for fut in as_completed(futures):

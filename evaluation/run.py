@@ -17,6 +17,7 @@ from evaluation.backends import GenerationError, GenSettings, make_backend, vllm
 from evaluation.bench_data import Item, Skipped, load_items
 from evaluation.generate import (
     EngineSpec,
+    check_complete,
     engine_count,
     generate_predictions,
     generate_sharded,
@@ -186,6 +187,7 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
                                                  for s in skipped))
     pred_path = out_dir / PREDICTIONS
     gen = _generate(ecfg, items, settings, model_path, pred_path, ray_address)
+    check_complete(items, pred_path)  # predictions < items fails the run, never a silent drop
     label = label or model_label(model)
     results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge,
                                 bool(ecfg.fallback_extraction), resolve)

@@ -92,6 +92,35 @@ def move_aside(path: str | Path, suffix: str) -> Path | None:
     return dest
 
 
+def seal_jsonl_tail(path: str | Path) -> str:
+    """Make an append-only JSON-lines file end on a line break before more rows are appended to it.
+
+    A last line that lacks its newline but parses as JSON is a complete row (the crash hit between the row
+    and its newline): the newline is added and the row kept. Anything else after the last newline is a torn
+    write and is cut. Returns "sealed", "cut" or "" (nothing to do)."""
+    path = Path(path)
+    if not path.exists():
+        return ""
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return ""
+    keep = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[keep:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        log.warning("%s: cut a torn last line (%d bytes, an interrupted write)", path, len(data) - keep)
+        return "cut"
+    with open(path, "ab") as f:
+        f.write(b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return "sealed"
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file written by appending (predictions, training logs); [] when it does not exist.
     A torn last line (a crash or a run still writing) is skipped; a bad line elsewhere raises ValueError naming it."""
