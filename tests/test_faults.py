@@ -5,9 +5,6 @@ on the tiny pipeline are in tests/test_fault_suite.py."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from evaluation.backends import Generation, GenerationError, GenSettings

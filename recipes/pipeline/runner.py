@@ -160,21 +160,27 @@ class Runner:
         stage = self.stages[name]
         head = f"[{i}/{len(self.selected)}] {name}"
         entry = manifest.stage(name)
-        if name in self.cfg.rerun and entry:
+        cfg_slice = self._config_of(stage, manifest)
+        config_hash = stable_hash(cfg_slice)
+        if name in self.cfg.rerun and entry and entry.get("rerun", {}).get("config_hash") != config_hash:
             moved = move_aside(self.run_dir / name, f"prev-{time.strftime('%Y%m%d-%H%M%S')}")
             manifest.reset(name)
+            # recorded, so re-issuing the same command (after a crash) resumes this rerun instead of restarting it
+            manifest.update(name, rerun={"config_hash": config_hash, "at": now(), "moved_to": str(moved)})
             self.echo(f"{head}: rerun requested; previous outputs moved to {moved}")
-            entry = {}
+            entry = manifest.stage(name)
+        elif name in self.cfg.rerun and entry:
+            self.echo(f"{head}: rerun=[{name}] was already honoured at {entry['rerun'].get('at')} with this "
+                      "config, so it is not restarted (another run_name starts afresh)")
         if entry.get("status") == DONE:
             self.echo(f"{head}: done earlier ({_fmt(entry.get('seconds', 0))}), skipped")
             return StageResult(name, "skipped", 0.0, entry.get("outputs", {}))
         resume = entry.get("status") in (RUNNING, FAILED)
         self.echo(f"{head}: {'resuming' if resume else 'starting'} at {time.strftime('%H:%M:%S')}")
-        cfg_slice = self._config_of(stage, manifest)
         outputs_of = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
         ctx = StageContext(self.cfg, self.run_dir, name, outputs_of, resolved, dry_run=False)
         manifest.update(
-            name, status=RUNNING, config=cfg_slice, config_hash=stable_hash(cfg_slice), started=now(),
+            name, status=RUNNING, config=cfg_slice, config_hash=config_hash, started=now(),
             attempts=entry.get("attempts", 0) + 1, inputs={d: outputs_of.get(d, {}) for d in stage.depends_on},
         )
         start = time.monotonic()
