@@ -5,6 +5,13 @@ on the tiny pipeline are in tests/test_fault_suite.py."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from evaluation.backends import Generation, GenerationError, GenSettings
@@ -72,3 +79,73 @@ def test_fewer_predictions_than_items_fails_naming_the_file(tmp_path):
     generate_predictions(items[:2], lambda: Scripted({it.id: "x" for it in items}), s, path, batch_size=2)
     with pytest.raises(GenerationError, match=r"predictions.jsonl: 2 predictions for 3 items; missing 1"):
         check_complete(items, path)
+
+
+# -- (9) a stage's command dies with its runner; the run lock covers it ----------------------------------------
+
+RUNNER_SCRIPT = """
+import sys
+from pathlib import Path
+from omegaconf import OmegaConf
+from recipes.pipeline.manifest import RunLock
+from recipes.stage import Command, StageContext
+
+run_dir = Path(sys.argv[1])
+with RunLock(run_dir):
+    ctx = StageContext(OmegaConf.create({}), run_dir, "sft", {}, {}, dry_run=False)
+    ctx.run_command(Command(["sh", "-c", "sleep 300 & echo $! > grandchild.pid; wait"], cwd=str(run_dir)))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state != "Z"
+
+
+def _wait_for(cond, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
+def test_a_killed_runner_takes_its_command_and_grandchildren_with_it(tmp_path):
+    from recipes.pipeline.manifest import RunLock, RunLockedError
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT, str(run_dir)], env=env, start_new_session=True)
+    pid_file = run_dir / "grandchild.pid"
+    assert _wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 60)
+    grandchild = int(pid_file.read_text())
+    assert _alive(grandchild)
+    with pytest.raises(RunLockedError):  # the runner holds the lock
+        RunLock(run_dir).__enter__()
+    runner.send_signal(signal.SIGKILL)  # the runner alone, as the OOM killer does
+    runner.wait()
+    assert _wait_for(lambda: not _alive(grandchild), 20), "the grandchild outlived its runner"
+    with RunLock(run_dir):  # free again, and no group of the dead runner is left on record
+        assert not list((run_dir / ".children").glob("*"))
+
+
+def test_the_run_lock_refuses_while_an_orphaned_group_runs(tmp_path):
+    from recipes.child_guard import record
+    from recipes.pipeline.manifest import RunLock, RunLockedError
+
+    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        record(tmp_path, orphan.pid)
+        with pytest.raises(RunLockedError, match=rf"process group {orphan.pid}.*kill -- -{orphan.pid}"):
+            RunLock(tmp_path).__enter__()
+    finally:
+        orphan.kill()
+        orphan.wait()
+    with RunLock(tmp_path):
+        pass

@@ -37,9 +37,14 @@ class StageResult:
     note: str = ""
 
 
-def _slice(cfg: DictConfig, keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
-            for k in keys}
+def _slice(cfg: DictConfig, keys: tuple[str, ...], leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    out = {k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
+           for k in keys}
+    for dotted in leave_out:  # e.g. sft.resume_weights_only: how to resume, not what is made
+        head, _, tail = dotted.partition(".")
+        if isinstance(out.get(head), dict):
+            out[head].pop(tail, None)
+    return out
 
 
 def _peak_rss_mb() -> float:
@@ -76,7 +81,7 @@ class Runner:
             h = projected.get(d) or manifest.stage(d).get("config_hash")
             if h:
                 upstream[d] = h
-        return {"config": _slice(self.cfg, stage.config_keys), "upstream": upstream}
+        return {"config": _slice(self.cfg, stage.config_keys, stage.unhashed_keys), "upstream": upstream}
 
     # -- dry run ---------------------------------------------------------------------------------
     def plan(self) -> list[StageResult]:
