@@ -180,9 +180,19 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = resolve(model, "model")
+    if Path(model_path).is_dir():
+        from recipes.weights import WeightsError, check_weights_dir
+
+        try:
+            check_weights_dir(model_path)  # a truncated weight file is named before the engine loads it
+        except WeightsError as err:
+            raise GenerationError(f"model {err}") from err
     settings = settings_from(ecfg, model)
     skipped: list[Skipped] = []
     items = load_benchmarks(ecfg, resolve, skipped)
+    if not items:
+        raise GenerationError(f"no benchmark items to evaluate ({', '.join(ecfg.benchmarks) or 'no benchmarks'}"
+                              f" with limit {ecfg.limit}; {len(skipped)} rows skipped): nothing would be measured")
     atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s.record(), ensure_ascii=False) + "\n"
                                                  for s in skipped))
     pred_path = out_dir / PREDICTIONS

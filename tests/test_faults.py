@@ -149,3 +149,63 @@ def test_the_run_lock_refuses_while_an_orphaned_group_runs(tmp_path):
         orphan.wait()
     with RunLock(tmp_path):
         pass
+
+
+# -- (8) empty and malformed inputs: one line naming the file ----------------------------------------------------
+
+def _parquet(path: Path, n: int) -> Path:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, "PNG")
+    img = {"bytes": buf.getvalue(), "path": None}
+    pq.write_table(pa.table({"images": [[img]] * n, "problem": ["<image>What colour?"] * n,
+                             "answer": ["red"] * n}), path)
+    return path
+
+
+@pytest.mark.parametrize(("name", "make", "match"), [
+    ("zero.parquet", lambda p: _parquet(p, 0), r"0 rows in .*zero\.parquet: nothing to convert"),
+    ("empty.parquet", lambda p: p.write_bytes(b""), r"empty\.parquet: not a readable parquet file"),
+    ("rows.jsonl", lambda p: p.write_text('{"problem": "p", "answer": "a", "images": []}\n'),
+     r"rows\.jsonl: only parquet data files are supported"),
+])
+def test_empty_and_non_parquet_sources_fail_in_one_line_naming_the_file(tmp_path, capsys, name, make, match):
+    import re
+
+    from recipes.pipeline.convert import main_sft
+
+    make(tmp_path / name)
+    code = main_sft(["--out", str(tmp_path / "out"), "--model", "none", "--source", str(tmp_path / name),
+                     "--no-progress"], prog="rlcs convert-sft")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and err and re.search(match, err[-1]), err
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_truncated_safetensors_is_named_before_training(tmp_path, tiny_world):
+    import shutil
+
+    from SFT.checks import SFTInputError, check_model_dir
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_world.model, model)
+    weights = sorted(model.glob("*.safetensors"))[0]
+    check_model_dir(model)
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+    with pytest.raises(SFTInputError, match=rf"{weights.name}: .* bytes but its tensors need .*truncated"):
+        check_model_dir(model)
+
+
+def test_runner_reports_an_offline_hub_id_in_one_line(tmp_path, capsys):
+    from recipes.pipeline.run import main
+
+    code = main(["tiny", f"runs_dir={tmp_path}", "stages=[sft_data]", "data.sft_source=nosuch-org/no-such-set",
+                 "hub.offline=true"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: dataset 'nosuch-org/no-such-set': offline mode is on")

@@ -138,7 +138,11 @@ def run_job(job: Job) -> dict[str, Any]:
 
     files = data_files(job.spec)
     check_columns(job.spec, files)
-    total = count_rows(files)
+    total = count_rows(files, job.spec)
+    if total == 0:
+        raise BadRowError(job.spec.ref, job.spec.split, None, None,
+                          f"0 rows in {', '.join(files)}: nothing to convert (an empty source ends the stage here, "
+                          "not in the trainer)")
     max_rows = job.settings.max_rows
     stop = total if max_rows is None else min(total, max_rows)
     t0 = time.monotonic()
@@ -170,6 +174,10 @@ def run_job(job: Job) -> dict[str, Any]:
             bar.close()
     seconds = time.monotonic() - t0
 
+    if state["rows"] == 0:
+        raise BadRowError(job.spec.ref, job.spec.split, None, None,
+                          f"no row survived conversion ({state['rejected']} rejected, reasons in "
+                          f"{work}/rejects-*.jsonl): nothing to train on")
     # finish: final file, rejects, then the summary (the completion marker), all atomic
     tmp_target = out_dir / f".{name}{job.suffix}.tmp-{os.getpid()}"
     job.writer.finish([work / c for c in state["chunks"]], tmp_target)
