@@ -209,3 +209,45 @@ def test_runner_reports_an_offline_hub_id_in_one_line(tmp_path, capsys):
                  "hub.offline=true"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: dataset 'nosuch-org/no-such-set': offline mode is on")
+
+
+# -- (5) local sources are identified by content ------------------------------------------------------------------
+
+def _rewrite_in_place(path: Path, n: int) -> None:
+    """Same path, same size class, other rows; the mtime is set back so only the content tells."""
+    st = path.stat()
+    _parquet(path, n)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_source_rewritten_in_place_is_a_changed_input_not_a_reuse(tmp_path, tiny_world):
+    from recipes.pipeline.compose import compose
+    from recipes.pipeline.runner import ConfigChangedError, Runner
+
+    src = _parquet(tmp_path / "cold.parquet", 3)
+    over = [f"runs_dir={tmp_path / 'runs'}", "stages=[sft_data]", f"data.sft_source={src}"]
+    Runner(compose("tiny", over), echo=lambda *_: None).run()
+    train = tmp_path / "runs" / "tiny" / "sft_data" / "train.jsonl"
+    assert len(train.read_text().splitlines()) == 3
+    os.utime(src)  # touched, same bytes: still the same input
+    assert [r.status for r in Runner(compose("tiny", over), echo=lambda *_: None).run()] == ["skipped"]
+    _rewrite_in_place(src, 5)
+    with pytest.raises(ConfigChangedError, match=rf"changed: \(contents of {src}\).*rerun=\[sft_data\]"):
+        Runner(compose("tiny", over), echo=lambda *_: None).run()
+    Runner(compose("tiny", [*over, "rerun=[sft_data]"]), echo=lambda *_: None).run()
+    assert len(train.read_text().splitlines()) == 5  # reconverted from the new content
+
+
+def test_standalone_converter_notices_a_rewritten_source(tmp_path, capsys):
+    from recipes.pipeline.convert import main_sft
+
+    src = _parquet(tmp_path / "cold.parquet", 3)
+    argv = ["--out", str(tmp_path / "out"), "--model", "none", "--source", str(src), "--no-progress"]
+    assert main_sft(argv, prog="rlcs convert-sft") == 0
+    assert main_sft(argv, prog="rlcs convert-sft") == 0  # same content: nothing to do
+    _rewrite_in_place(src, 4)
+    capsys.readouterr()
+    assert main_sft(argv, prog="rlcs convert-sft") != 0
+    assert "source_content" in capsys.readouterr().err
+    assert main_sft([*argv, "--overwrite"], prog="rlcs convert-sft") == 0
+    assert len((tmp_path / "out" / "train.jsonl").read_text().splitlines()) == 4

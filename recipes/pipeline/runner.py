@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from recipes import hub
 from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
-from recipes.hashing import changed_keys, stable_hash
+from recipes.hashing import changed_keys, content_id, stable_hash
 from recipes.hub import Source
 from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
 from recipes.pipeline.preflight import run_checks
@@ -81,7 +81,23 @@ class Runner:
             h = projected.get(d) or manifest.stage(d).get("config_hash")
             if h:
                 upstream[d] = h
-        return {"config": _slice(self.cfg, stage.config_keys, stage.unhashed_keys), "upstream": upstream}
+        out = {"config": _slice(self.cfg, stage.config_keys, stage.unhashed_keys), "upstream": upstream}
+        contents = self._local_contents(stage, manifest)
+        if contents:
+            out["sources"] = contents
+        return out
+
+    def _local_contents(self, stage: Stage, manifest: Manifest) -> dict[str, str]:
+        """Content ids of the stage's local sources (hub ids are pinned by their snapshot's revision, the tiny
+        world by its build), so a file rewritten in place counts as a changed input. Digests are cached in
+        the manifest by size and mtime."""
+        cache = manifest.data.setdefault("source_digests", {})
+        out = {}
+        for src in stage.sources(self.cfg):
+            path = Path(src.ref).expanduser()
+            if not src.ref.startswith(hub.TINY_PREFIX) and path.exists():
+                out[src.ref] = content_id(path, cache)
+        return out
 
     # -- dry run ---------------------------------------------------------------------------------
     def plan(self) -> list[StageResult]:
@@ -155,6 +171,8 @@ class Runner:
                 changed = changed_keys(old.get("config", {}), new["config"])
                 if old.get("upstream") != new["upstream"]:
                     changed.append("(upstream stage outputs)")
+                changed += [f"(contents of {ref})" for ref in sorted(set(old.get("sources", {})) | set(new.get(
+                    "sources", {}))) if old.get("sources", {}).get(ref) != new.get("sources", {}).get(ref)]
                 raise ConfigChangedError(
                     f"stage {name!r} in {self.run_dir} was {entry.get('status')} with a different config "
                     f"(changed: {', '.join(changed) or 'unknown'}). Its outputs are kept. Pass "
