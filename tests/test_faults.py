@@ -251,3 +251,40 @@ def test_standalone_converter_notices_a_rewritten_source(tmp_path, capsys):
     assert "source_content" in capsys.readouterr().err
     assert main_sft([*argv, "--overwrite"], prog="rlcs convert-sft") == 0
     assert len((tmp_path / "out" / "train.jsonl").read_text().splitlines()) == 4
+
+
+# -- (6) images are decoded in full at validation -----------------------------------------------------------------
+
+def _png_with_garbage_data() -> bytes:
+    """A PNG whose IDAT holds random bytes under a correct CRC: every chunk checks, the pixels do not inflate."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buf, "PNG")
+    data, out, pos = buf.getvalue(), bytearray(buf.getvalue()[:8]), 8
+    rng = __import__("random").Random(0)
+    while pos < len(data):
+        (n,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IDAT":
+            body = bytes(rng.randrange(256) for _ in range(n))
+        out += struct.pack(">I", n) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        pos += 12 + n
+    return bytes(out)
+
+
+def test_png_with_valid_crcs_and_garbage_pixels_is_refused():
+    from PIL import Image
+
+    from recipes.data.errors import RowReject
+    from recipes.data.images import clean_image
+
+    bad = _png_with_garbage_data()
+    with Image.open(__import__("io").BytesIO(bad)) as im:
+        im.verify()  # the CRC check alone passes it
+    with pytest.raises(RowReject, match="undecodable image"):
+        clean_image(bad)
