@@ -119,7 +119,7 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     """The `swift sft` arguments (without the executable) for a composed recipe."""
     sft, model, cluster = cfg.sft, cfg.model, cfg.cluster
     args: list[str] = [
-        "--model", paths.model, "--template", str(model.template), "--check_model", "false",
+        "--model", paths.resume_from or paths.model, "--template", str(model.template), "--check_model", "false",
         "--torch_dtype", str(model.torch_dtype), "--dataset", paths.dataset, "--system", paths.system_file,
         "--output_dir", paths.output_dir, "--add_version", "false",
     ]
@@ -147,6 +147,9 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     for key, value in extra.items():
         args += [f"--{str(key).lstrip('-')}", *flag_value(value)]
     if paths.resume_from:
+        # the weights come through `--model` (from_pretrained maps the checkpoint's key names; transformers 5's
+        # Trainer loads a full checkpoint's weights with strict=False under other names, i.e. not at all),
+        # the optimizer, scheduler, RNG and data position through the trainer's own resume
         args += ["--resume_from_checkpoint", paths.resume_from]
         if paths.resume_weights_only:  # accepted by sft.resume_weights_only: fresh optimizer and schedule
             args += ["--resume_only_model", "true"]

@@ -47,23 +47,37 @@ def _gold_problem(gold: str) -> str | None:
     return None
 
 
-def _find_option(text: str, options: Sequence[str]) -> list[int]:
-    """Indices of the options ``text`` equals (fast rules only: no symbolic work per option)."""
-    return [i for i, opt in enumerate(options) if opt and equivalent(text, opt, symbolic=False)[0]]
+MAX_OPTION_CHARS = 2000
+
+
+class _OptionsTimeout(Exception):
+    """Matching against the options ran past the call's deadline."""
+
+
+def _find_option(text: str, options: Sequence[str], deadline: float) -> list[int]:
+    """Indices of the options ``text`` equals (fast rules only: no symbolic work per option), within
+    ``deadline``: a pathological option list ends as a timeout, never a stalled batch."""
+    hits = []
+    for i, opt in enumerate(options):
+        if time.monotonic() > deadline:
+            raise _OptionsTimeout
+        if opt and equivalent(text, opt, symbolic=False)[0]:
+            hits.append(i)
+    return hits
 
 
 def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options: list[str] | None,
                   precision: int | None, deadline: float) -> Verdict:
     n = len(options) if options else None
-    hits = _find_option(pred, options) if options else []
+    hits = _find_option(pred, options, deadline) if options else []
     if not hits and names_several(pred):
         return Verdict(False, pred, "choice_several_letters", gold_letter)
     letter, content = read_letter(pred, n, allow_lower=True)
     if letter is not None:
         idx = LETTERS.index(letter)
         if content and options and idx < len(options):
-            named_ok = bool(_find_option(content, [options[idx]]))
-            others = [i for i in _find_option(content, options) if i != idx]
+            named_ok = bool(_find_option(content, [options[idx]], deadline))
+            others = [i for i in _find_option(content, options, deadline) if i != idx]
             if not named_ok and others:
                 return Verdict(False, pred, "choice_letter_content_conflict", gold_letter, letter)
         return Verdict(letter == gold_letter, pred, "choice_letter", gold_letter, letter)
@@ -93,11 +107,13 @@ def _grade(pred: str | None, gold: object, options: Sequence[str] | None, proble
         return Verdict(False, pred[:100], "pred_too_long")
     if _match_brace("{" + pred + "}", 0) is None:
         return Verdict(False, pred, "pred_unbalanced")
-    opts = [str(o).strip() for o in options] if options is not None and len(options) > 0 else None
+    # only the options a letter can name (A-J) count; each clipped, so the work is bounded before it starts
+    opts = ([str(o).strip()[:MAX_OPTION_CHARS] for o in options[:len(LETTERS)]]
+            if options is not None and len(options) > 0 else None)
     opts = opts or parse_options(problem)
     gold_letter, gold_content = split_gold(gold, len(opts) if opts else None)  # "E" with 4 options: no letter
     if gold_letter is None and opts:
-        hits = _find_option(gold, opts)
+        hits = _find_option(gold, opts, deadline)
         if hits:
             gold_letter, gold_content = LETTERS[hits[0]], gold
     if gold_letter is not None:
@@ -138,7 +154,10 @@ def grade_answer(pred: str | None, gold: object, *, options: Sequence[str] | Non
     try:
         precision = _as_precision(precision)
         for _ in range(1 + max(0, timeout_retries)):
-            v = _grade(pred, gold, options, problem, precision, time.monotonic() + limit)
+            try:
+                v = _grade(pred, gold, options, problem, precision, time.monotonic() + limit)
+            except _OptionsTimeout:
+                v = Verdict(False, pred, "symbolic_timeout:options")
             if "symbolic_timeout" not in v.reason:
                 break
         return v

@@ -288,3 +288,29 @@ def test_png_with_valid_crcs_and_garbage_pixels_is_refused():
         im.verify()  # the CRC check alone passes it
     with pytest.raises(RowReject, match="undecodable image"):
         clean_image(bad)
+
+
+# -- (7) the reward is bounded by its deadline end to end, and its faces warm their pool ---------------------------
+
+def test_option_matching_is_bounded_whatever_the_option_list():
+    from reward_fns.grader import grade_answer
+
+    many = [f"{k} cm" for k in range(100_000)]
+    v = grade_answer("50000 cm", "B", options=many)  # only A-J can be named: the rest is never scanned
+    assert not v.correct and v.reason != "choice_content"
+    assert grade_answer("1 cm", "B", options=many).correct  # option B, found among the first ten
+    late = grade_answer("3 cm", "B", options=many, limit_s=-1.0, timeout_retries=0)  # deadline already past
+    assert (late.correct, late.reason) == (False, "symbolic_timeout:options")
+
+
+def test_loading_a_reward_face_warms_the_symbolic_pool():
+    code = ("import importlib.util, sys, time\n"
+            "spec = importlib.util.spec_from_file_location('custom_module', sys.argv[1])\n"
+            "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+            "from reward_fns.timeout import get_pool\n"
+            "pool = get_pool()\n"
+            "print('warm' if pool._started.wait(120) and not pool._cache else 'cold')\n")
+    face = Path(__file__).resolve().parents[1] / "reward_fns" / "verl_reward.py"
+    out = subprocess.run([sys.executable, "-c", code, str(face)], capture_output=True, text=True, timeout=180,
+                         env={k: v for k, v in os.environ.items() if k != "RLCS_REWARD_WARM"})
+    assert out.stdout.strip() == "warm", out.stderr[-2000:]

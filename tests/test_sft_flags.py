@@ -85,6 +85,7 @@ def test_resume_uses_ms_swift_resume_only_model_for_weight_only_checkpoints() ->
     assert a["resume_from_checkpoint"] == ["/o/checkpoint-40"] and a["resume_only_model"] == ["true"]
     b = _argv(build_command(cfg, dataclasses.replace(PATHS, resume_from="/o/checkpoint-40")))
     assert b["resume_from_checkpoint"] == ["/o/checkpoint-40"] and "resume_only_model" not in b
+    assert b["model"] == ["/o/checkpoint-40"]  # weights through from_pretrained, the rest through the trainer
 
 
 def test_weights_only_resume_is_refused_unless_accepted(tmp_path) -> None:
