@@ -78,6 +78,35 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n")
 
 
+class OutputLockedError(RuntimeError):
+    """Another process is writing the same output."""
+
+
+@contextmanager
+def output_lock(lock_path: str | Path, what: str) -> Iterator[None]:
+    """Hold an exclusive `flock` on `lock_path` while writing `what`; a second writer is refused at once, naming
+    the holder. The kernel drops the lock with its holder, so a killed writer never leaves a stale one."""
+    import fcntl
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise OutputLockedError(f"{what} is being written by another process ({fh.read().strip() or 'unknown'}); "
+                                    "wait for it or use another output directory") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def move_aside(path: str | Path, suffix: str) -> Path | None:
     """Rename an existing `path` to `<path>.<suffix>` (never deleting it); return the new path."""
     path = Path(path)

@@ -151,6 +151,18 @@ def test_the_run_lock_refuses_while_an_orphaned_group_runs(tmp_path):
         pass
 
 
+
+def test_a_standalone_converter_refuses_an_output_another_one_is_writing(tmp_path, capsys):
+    from recipes.atomic import output_lock
+    from recipes.pipeline.convert import main_sft
+
+    src = _parquet(tmp_path / "cold.parquet", 2)
+    argv = ["--out", str(tmp_path / "out"), "--model", "none", "--source", str(src), "--no-progress"]
+    with output_lock(tmp_path / "out" / ".train.lock", "the other converter"):
+        assert main_sft(argv, prog="rlcs convert-sft") == 2
+    assert "train.jsonl is being written by another process (pid" in capsys.readouterr().err
+    assert main_sft(argv, prog="rlcs convert-sft") == 0  # the lock went with its holder
+
 # -- (8) empty and malformed inputs: one line naming the file ----------------------------------------------------
 
 def _parquet(path: Path, n: int) -> Path:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from recipes.atomic import OutputExistsError, atomic_write_json, atomic_write_text
+from recipes.atomic import OutputExistsError, atomic_write_json, atomic_write_text, output_lock
 from recipes.data.errors import BadRowError, RowReject
 from recipes.data.reader import (
     REQUIRED_COLUMNS,
@@ -100,7 +100,13 @@ def _convert_batch(task: tuple[RowFn, SourceSpec, RowSettings, int, list[dict[st
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """Convert `job.spec` (resuming a partial run, skipping a finished identical one); return the summary."""
+    """Convert `job.spec` (resuming a partial run, skipping a finished identical one); return the summary.
+    Two converters never write the same output: the second is refused while the first holds its lock."""
+    with output_lock(job.out_dir / f".{job.name}.lock", str(job.target)):
+        return _run_job(job)
+
+
+def _run_job(job: Job) -> dict[str, Any]:
     out_dir, name = job.out_dir, job.name
     summary_path = out_dir / f"{name}.summary.json"
     rejects_path = out_dir / f"{name}.rejects.jsonl"
