@@ -105,3 +105,48 @@ def test_sft_killed_after_a_checkpoint_resumes_on_the_uninterrupted_schedule(tmp
     print(f"sft resumed vs uninterrupted: lr at step 6 {lr_resumed[6]:.6g} vs {lr_whole[6]:.6g}; "
           f"max |weight diff| {diff:.3g}")
     assert diff < 1e-4
+
+
+EVAL = ["stages=[eval]", "eval.limit=3", "eval.batch_size=1", "eval.max_new_tokens=16"]
+"""The base tiny model on 3 items of each of the 5 tiny benchmarks, one prediction row appended at a time."""
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.slow
+def test_eval_killed_mid_generation_resumes_per_item_and_equals_an_uninterrupted_run(tmp_path, tiny_world):
+    """SIGKILL to the runner's whole process group after 4 of 15 predictions; the rerun generates only the
+    missing ones, and predictions (greedy) and results equal an uninterrupted run's."""
+    whole = start(tmp_path / "whole", *EVAL)
+    runs = tmp_path / "killed"
+    killed = start(runs, *EVAL)
+    pred = runs / "tiny" / "eval" / "predictions.jsonl"
+    wait_for(lambda: len(_rows(pred)) >= 4, 900, killed)
+    os.killpg(killed.pid, signal.SIGKILL)  # the runner and everything in its group
+    killed.wait()
+    lock_free(runs / "tiny")
+    kept = len(_rows(pred))
+    finish(start(runs, *EVAL), runs)
+    finish(whole, tmp_path / "whole")
+    rerun_log = (runs / "runner.log").read_text().split("[1/1] eval: resuming")[-1]
+    assert f"generating {15 - kept} items ({kept} already done)" in rerun_log
+    a, b = _rows(tmp_path / "whole" / "tiny" / "eval" / "predictions.jsonl"), _rows(pred)
+    assert len(a) == len(b) == 15
+    assert [(r["id"], r["response"]) for r in a] == [(r["id"], r["response"]) for r in b]
+    ra = json.loads((tmp_path / "whole" / "tiny" / "eval" / "results.json").read_text())
+    rb = json.loads((runs / "tiny" / "eval" / "results.json").read_text())
+    assert (ra["benchmarks"], ra["average"]) == (rb["benchmarks"], rb["average"])
+
+
+def test_a_second_runner_on_the_same_run_is_refused_in_one_line(tmp_path):
+    """Two runs at once: the second runner process exits 2 naming the holder; nothing of the run is touched."""
+    from recipes.pipeline.manifest import RunLock
+
+    with RunLock(tmp_path / "tiny"):
+        p = start(tmp_path, "stages=[sft_data]")
+        assert p.wait(timeout=300) == 2
+    log = (tmp_path / "runner.log").read_text()
+    assert f"error: {tmp_path / 'tiny'} is in use by another runner (pid {os.getpid()}" in log
+    assert not (tmp_path / "tiny" / "manifest.json").exists()
