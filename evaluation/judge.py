@@ -174,7 +174,11 @@ def judge_server(judge: Any, log_path: Path, model_path: str | None = None) -> I
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as logf:
         try:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            from recipes import child_guard  # the server's group dies with this process, however it dies
+
+            env = {**os.environ, child_guard.PARENT_ENV: str(os.getpid())}
+            proc = subprocess.Popen(child_guard.guarded_argv(cmd), stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env)
         except OSError as err:
             raise JudgeError(f"cannot start the judge server {shlex.join(cmd)}: {err}") from err
     try:
