@@ -324,5 +324,6 @@ def test_loading_a_reward_face_warms_the_symbolic_pool():
             "print('warm' if pool._started.wait(120) and not pool._cache else 'cold')\n")
     face = Path(__file__).resolve().parents[1] / "reward_fns" / "verl_reward.py"
     out = subprocess.run([sys.executable, "-c", code, str(face)], capture_output=True, text=True, timeout=180,
-                         env={k: v for k, v in os.environ.items() if k != "RLCS_REWARD_WARM"})
+                         env={**{k: v for k, v in os.environ.items() if k != "RLCS_REWARD_WARM"},
+                              "RLCS_REWARD_WORKERS": "1", "RLCS_REWARD_SPARE_WORKERS": "0"})
     assert out.stdout.strip() == "warm", out.stderr[-2000:]
