@@ -50,7 +50,7 @@ FIXED: dict[str, Any] = {
 """Flags that do not depend on the config: verl's parquet columns, full training, resumable checkpoints."""
 
 MANAGED = {"model", "template", "dataset", "val_dataset", "output_dir", "external_plugins",
-           "resume_from_checkpoint", "torch_dtype", "bf16", "fp16", "dataset_num_proc", "dataloader_num_workers"}
+           "resume_from_checkpoint", "ref_model", "torch_dtype", "bf16", "fp16", "dataset_num_proc", "dataloader_num_workers"}
 """Flags the stage sets from paths, model and data config (an extra_overrides key may not repeat them)."""
 
 
@@ -103,7 +103,12 @@ def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
         flags["val_dataset"] = paths.val_file
         flags["per_device_eval_batch_size"] = micro_batch(cfg)
     if paths.resume_from:
+        # weights through `--model` (from_pretrained maps the checkpoint's key names: transformers 5's Trainer
+        # loads a full checkpoint's weights with strict=False under other names, i.e. not at all); the optimizer,
+        # scheduler, RNG and data position through the trainer's resume; the KL reference stays the start model
         flags["resume_from_checkpoint"] = paths.resume_from
+        flags["model"] = paths.resume_from
+        flags["ref_model"] = paths.model
     for key, value in (cfg.grpo.extra_overrides or {}).items():
         name = str(key).lstrip("-")
         if name in MANAGED or name in FIXED:

@@ -31,6 +31,12 @@ def check_model_dir(path: str | Path) -> None:
             f"model {path} cannot be trained on images: missing {', '.join(missing)}; point model.path at a "
             "full Qwen2.5-VL checkpoint (model, tokenizer and processor), e.g. Qwen/Qwen2.5-VL-7B-Instruct"
         )
+    from recipes.weights import WeightsError, check_weights_dir
+
+    try:
+        check_weights_dir(path)
+    except WeightsError as err:
+        raise SFTInputError(f"model {err}") from err
 
 
 def check_dataset(path: str | Path) -> int:

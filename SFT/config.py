@@ -74,6 +74,10 @@ class SFTConfig:
     save_only_model: bool = check(paper("sft.save_only_model"))
     """Checkpoints hold weights only, no optimizer state; resume then restarts the
     optimizer and keeps the step count and data position."""
+    resume_weights_only: bool = check(False)
+    """Accept resuming from weights-only checkpoints (`save_only_model: true`): the optimizer and the
+    learning-rate schedule then start afresh, unlike an uninterrupted run. Without it such a resume is refused
+    (SFT/README.md, Resume). Not part of the stage's config hash."""
     split_dataset_ratio: float = check(paper("sft.split_dataset_ratio"), ge=0, lt=1)
     """Share of the training rows held out for eval loss (ms-swift 4.6 defaults to 0, which would silently
     turn evaluation off)."""

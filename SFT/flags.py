@@ -41,13 +41,15 @@ class SFTPaths:
     """The system prompt as a `.txt` file (ms-swift reads `--system` as a file only for `.txt`)."""
     resume_from: str | None = None
     """Checkpoint to resume from (ms-swift's own `--resume_from_checkpoint`)."""
+    resume_weights_only: bool = False
+    """`resume_from` holds weights only (no optimizer / scheduler state): `--resume_only_model true`."""
 
 
 MANAGED_BY_RECIPE = {
     "model": "model.path", "template": "model.template", "torch_dtype": "model.torch_dtype",
     "dataset": "sft_data stage", "system": "data.system_prompt", "output_dir": "runs/<run>/sft",
     "add_version": "the stage (always false)", "resume_from_checkpoint": "the stage (automatic resume)",
-    "resume_only_model": "sft.save_only_model", "gradient_checkpointing_kwargs":
+    "resume_only_model": "the stage (sft.resume_weights_only)", "gradient_checkpointing_kwargs":
         "sft.gradient_checkpointing_use_reentrant", "max_pixels": "data.max_pixels", "data_seed": "sft.seed",
 }
 """ms-swift flags set from somewhere other than `sft.<same name>`: an extra_args key may not repeat them."""
@@ -121,7 +123,7 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     """The `swift sft` arguments (without the executable) for a composed recipe."""
     sft, model, cluster = cfg.sft, cfg.model, cfg.cluster
     args: list[str] = [
-        "--model", paths.model, "--template", str(model.template), "--check_model", "false",
+        "--model", paths.resume_from or paths.model, "--template", str(model.template), "--check_model", "false",
         "--torch_dtype", str(model.torch_dtype), "--dataset", paths.dataset, "--system", paths.system_file,
         "--output_dir", paths.output_dir, "--add_version", "false",
     ]
@@ -152,8 +154,11 @@ def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     for key, value in extra.items():
         args += [f"--{str(key).lstrip('-')}", *flag_value(value)]
     if paths.resume_from:
+        # the weights come through `--model` (from_pretrained maps the checkpoint's key names; transformers 5's
+        # Trainer loads a full checkpoint's weights with strict=False under other names, i.e. not at all),
+        # the optimizer, scheduler, RNG and data position through the trainer's own resume
         args += ["--resume_from_checkpoint", paths.resume_from]
-        if sft.save_only_model:  # weights-only checkpoints: keep step and data position, fresh optimizer
+        if paths.resume_weights_only:  # accepted by sft.resume_weights_only: fresh optimizer and schedule
             args += ["--resume_only_model", "true"]
     return args
 

@@ -74,7 +74,9 @@ REFERENCE: dict[str, Ref] = {
     "sft.save_steps": Ref("`--save_steps`", 20, "same (+ `--save_strategy steps`)"),
     "sft.eval_steps": Ref("`--eval_steps`", 20, "same", "`--eval_steps` (+ `--eval_strategy steps`)"),
     "sft.save_total_limit": Ref("`--save_total_limit`", 2, "same"),
-    "sft.save_only_model": Ref("`--save_only_model`", True, "same; resume then uses `--resume_only_model true`"),
+    "sft.save_only_model": Ref("`--save_only_model`", True, "same; a resume from these weights-only "
+                                 "checkpoints would restart the optimizer and LR schedule, so it is refused "
+                                 "unless `sft.resume_weights_only=true`"),
     "sft.split_dataset_ratio": Ref("(default)", 0.01, "explicit: ms-swift 4.6's default is 0, which turns the "
                                    "reference's eval every 20 steps off"),
     "sft.logging_steps": Ref("(default)", 5, "made visible"),

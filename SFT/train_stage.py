@@ -3,7 +3,9 @@
 Reads the sft_data stage's JSONL and the base model; writes under `runs/<run>/sft/`: `system.txt`,
 `log.txt` (the streamed ms-swift output, appended across attempts) and `output/` (ms-swift's own
 `checkpoint-N/`, `logging.jsonl`, `args.json`, tensorboard `runs/`). A rerun resumes from the last
-complete checkpoint with ms-swift's `--resume_from_checkpoint`. The checkpoint handed to GRPO
+complete checkpoint with ms-swift's `--resume_from_checkpoint`: exactly (optimizer, scheduler and RNG state)
+when the checkpoints hold them, and from weights-only checkpoints only when `sft.resume_weights_only` accepts
+the restarted schedule. The checkpoint handed to GRPO
 (`sft.checkpoint`: last, or best by eval loss) is recorded as the output `checkpoint`.
 """
 
@@ -51,6 +53,7 @@ def _model_path(ctx: StageContext) -> str:
 class SFTStage(Stage):
     name = "sft"
     depends_on = ("sft_data",)
+    unhashed_keys = ("sft.resume_weights_only",)
     config_keys = ("model", "sft", "data.system_prompt", "data.max_pixels", "cluster.nnodes", "cluster.nproc_per_node",
                    "cluster.device")  # not where it runs (launcher, master address): a rerun elsewhere resumes
 
@@ -85,6 +88,7 @@ class SFTStage(Stage):
             output_dir=str(out.resolve()),
             system_file=str((ctx.stage_dir / "system.txt").resolve()),
             resume_from=str(resume) if resume else None,
+            resume_weights_only=bool(resume) and not ms_swift.has_training_state(resume),
         )
 
     def plan(self, ctx: StageContext) -> StagePlan:
@@ -106,7 +110,9 @@ class SFTStage(Stage):
         elif ms_swift.uses_torchrun(cfg.cluster):
             notes.append(f"torchrun via NPROC_PER_NODE/NNODES: run the same command on each of the "
                          f"{cfg.cluster.nnodes} node(s) with its own cluster.node_rank")
-        notes.append("on rerun: resumes from the last complete checkpoint-N in output/ (ms-swift resume)")
+        notes.append("on rerun: resumes from the last complete checkpoint-N in output/ (ms-swift resume; "
+                     + ("weights-only checkpoints: a resume needs sft.resume_weights_only=true)"
+                        if cfg.sft.save_only_model else "optimizer and scheduler state kept: exact)"))
         return StagePlan(
             commands=[command],
             outputs={"checkpoint": f"{paths.output_dir}/checkpoint-<N> ({cfg.sft.checkpoint})",
@@ -117,12 +123,19 @@ class SFTStage(Stage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         cfg = ctx.cfg
         paths = self._paths(ctx)
+        if paths.resume_weights_only and not cfg.sft.resume_weights_only:
+            raise StageError(
+                f"sft: {paths.resume_from} holds weights only (sft.save_only_model=true): resuming from it would "
+                "restart the optimizer and the learning-rate schedule, unlike an uninterrupted run. Accept that "
+                "with sft.resume_weights_only=true, or start SFT over with rerun=[sft]; sft.save_only_model=false "
+                "makes later resumes exact")
         check_model_dir(paths.model)
         rows = check_dataset(paths.dataset)
         cmd = build_command(cfg, paths)  # validates extra_args and the batch geometry before anything runs
         atomic_write_text(paths.system_file, str(cfg.data.system_prompt))
         if paths.resume_from:
-            log.info("sft: resuming from %s", paths.resume_from)
+            log.info("sft: resuming from %s%s", paths.resume_from,
+                     " (weights only: fresh optimizer and schedule)" if paths.resume_weights_only else "")
         log.info("sft: %d training rows; output %s", rows, paths.output_dir)
         if ray_launch.uses_ray(cfg.cluster):  # every node's share from a Ray placement group
             ray_launch.run_stage_command(cmd, cfg.cluster, ctx.stage_dir, self.name, "log.txt")

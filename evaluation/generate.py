@@ -18,7 +18,7 @@ from typing import Any
 
 from evaluation.backends import Backend, Generation, GenerationError, GenSettings, make_backend
 from evaluation.bench_data import Item
-from recipes.atomic import read_jsonl
+from recipes.atomic import read_jsonl, seal_jsonl_tail
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,6 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
 
 def _settings_of(row: dict[str, Any]) -> dict[str, Any]:
     return row.get("settings", {})
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    """Cut a partial last line so appended rows start on a fresh line."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as f:
-            f.truncate(keep)
 
 
 def _check_settings(rows: list[dict[str, Any]], want: dict[str, Any], path: Path) -> None:
@@ -65,8 +56,7 @@ def _append_generations(todo: Sequence[Item], backend: Backend, settings: GenSet
                         batch_size: int) -> int:
     """Generate `todo` batch by batch, appending (flushed, fsynced) rows to `path`; returns the count."""
     want = asdict(settings)
-    if path.exists():
-        _truncate_torn_tail(path)
+    seal_jsonl_tail(path)  # a complete last row without its newline is kept, a torn one cut
     done = 0
     from tqdm import tqdm
 
@@ -88,6 +78,15 @@ def _append_generations(todo: Sequence[Item], backend: Backend, settings: GenSet
             bar.update(len(batch))
             log.debug("%s: generated %d/%d", path.name, done, len(todo))
     return done
+
+
+def check_complete(items: Sequence[Item], path: Path) -> None:
+    """Fail when `path` lacks a prediction for any item: a run never reports on fewer items than it has."""
+    have = {r["id"] for r in read_predictions(path)}
+    missing = [it.id for it in items if it.id not in have]
+    if missing:
+        raise GenerationError(f"{path}: {len(items) - len(missing)} predictions for {len(items)} items; missing "
+                              f"{len(missing)} (first: {', '.join(missing[:5])}); rerun to generate them")
 
 
 def _stats(items: Sequence[Item], todo: Sequence[Item], engines: int) -> dict[str, Any]:

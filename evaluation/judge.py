@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from recipes.atomic import seal_jsonl_tail
 from reward_fns.choices import LETTERS
 from reward_fns.grader import extract_answer
 
@@ -106,6 +107,7 @@ def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api
     if todo:
         log.info("judging %d items with %s at %s", len(todo), model, url)
         api_key = os.environ.get(api_key_env)
+        seal_jsonl_tail(path)
         with open(path, "a", encoding="utf-8") as f, ThreadPoolExecutor(max_workers) as pool:
             futures = {pool.submit(ask, url, model, judge_prompt(r), api_key, timeout_s): r for r in todo}
             for fut in as_completed(futures):
@@ -174,7 +176,11 @@ def judge_server(judge: Any, log_path: Path, model_path: str | None = None) -> I
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as logf:
         try:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            from recipes import child_guard  # the server's group dies with this process, however it dies
+
+            env = {**os.environ, child_guard.PARENT_ENV: str(os.getpid())}
+            proc = subprocess.Popen(child_guard.guarded_argv(cmd), stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=env)
         except OSError as err:
             raise JudgeError(f"cannot start the judge server {shlex.join(cmd)}: {err}") from err
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from evaluation.backends import Backend, Generation, GenSettings
 from evaluation.bench_data import Item
 from evaluation.generate import prediction_row, read_predictions
+from recipes.atomic import seal_jsonl_tail
 
 
 class _RayPredictor:
@@ -61,6 +62,7 @@ def ray_generate(items: Sequence[Item], factory: Callable[[], Backend], label: s
     ds = ds.map_batches(_RayPredictor, batch_size=batch_size, num_gpus=gpus_per_engine, concurrency=engines,
                         fn_constructor_kwargs={"factory": factory})
     path.parent.mkdir(parents=True, exist_ok=True)
+    seal_jsonl_tail(path)
     t0 = time.monotonic()
     with open(path, "a", encoding="utf-8") as f:
         for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):

@@ -17,6 +17,7 @@ from evaluation.backends import GenerationError, GenSettings, make_backend, vllm
 from evaluation.bench_data import Item, Skipped, load_items
 from evaluation.generate import (
     EngineSpec,
+    check_complete,
     engine_count,
     generate_predictions,
     generate_sharded,
@@ -180,13 +181,24 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = resolve(model, "model")
+    if Path(model_path).is_dir():
+        from recipes.weights import WeightsError, check_weights_dir
+
+        try:
+            check_weights_dir(model_path)  # a truncated weight file is named before the engine loads it
+        except WeightsError as err:
+            raise GenerationError(f"model {err}") from err
     settings = settings_from(ecfg, model)
     skipped: list[Skipped] = []
     items = load_benchmarks(ecfg, resolve, skipped)
+    if not items:
+        raise GenerationError(f"no benchmark items to evaluate ({', '.join(ecfg.benchmarks) or 'no benchmarks'}"
+                              f" with limit {ecfg.limit}; {len(skipped)} rows skipped): nothing would be measured")
     atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s.record(), ensure_ascii=False) + "\n"
                                                  for s in skipped))
     pred_path = out_dir / PREDICTIONS
     gen = _generate(ecfg, items, settings, model_path, pred_path, ray_address)
+    check_complete(items, pred_path)  # predictions < items fails the run, never a silent drop
     label = label or model_label(model)
     results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge,
                                 bool(ecfg.fallback_extraction), resolve)

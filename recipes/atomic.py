@@ -78,6 +78,35 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=str) + "\n")
 
 
+class OutputLockedError(RuntimeError):
+    """Another process is writing the same output."""
+
+
+@contextmanager
+def output_lock(lock_path: str | Path, what: str) -> Iterator[None]:
+    """Hold an exclusive `flock` on `lock_path` while writing `what`; a second writer is refused at once, naming
+    the holder. The kernel drops the lock with its holder, so a killed writer never leaves a stale one."""
+    import fcntl
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise OutputLockedError(f"{what} is being written by another process ({fh.read().strip() or 'unknown'}); "
+                                    "wait for it or use another output directory") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def move_aside(path: str | Path, suffix: str) -> Path | None:
     """Rename an existing `path` to `<path>.<suffix>` (never deleting it); return the new path."""
     path = Path(path)
@@ -90,6 +119,35 @@ def move_aside(path: str | Path, suffix: str) -> Path | None:
         n += 1
     os.replace(path, dest)
     return dest
+
+
+def seal_jsonl_tail(path: str | Path) -> str:
+    """Make an append-only JSON-lines file end on a line break before more rows are appended to it.
+
+    A last line that lacks its newline but parses as JSON is a complete row (the crash hit between the row
+    and its newline): the newline is added and the row kept. Anything else after the last newline is a torn
+    write and is cut. Returns "sealed", "cut" or "" (nothing to do)."""
+    path = Path(path)
+    if not path.exists():
+        return ""
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return ""
+    keep = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[keep:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        log.warning("%s: cut a torn last line (%d bytes, an interrupted write)", path, len(data) - keep)
+        return "cut"
+    with open(path, "ab") as f:
+        f.write(b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return "sealed"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

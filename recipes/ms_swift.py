@@ -130,6 +130,11 @@ def last_checkpoint(output_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def has_training_state(ckpt: str | Path) -> bool:
+    """The checkpoint holds the optimizer and scheduler state (not `save_only_model`): a resume is exact."""
+    return (Path(ckpt) / "scheduler.pt").is_file()
+
+
 def trainer_state(ckpt: Path) -> dict:
     """The checkpoint's `trainer_state.json`."""
     return json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))

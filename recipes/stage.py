@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -129,17 +130,23 @@ class StageContext:
 
         Raise StageError with the log's last lines when it exits non-zero.
         """
+        from recipes import child_guard
+
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.stage_dir / log_name
         env = child_env(cmd.env)
+        fds = child_guard.lock_fds()  # the run lock lasts as long as the command does
+        env.update({child_guard.PARENT_ENV: str(os.getpid()), "RLCS_LOCK_FDS": ",".join(map(str, fds))})
         tail: deque[str] = deque(maxlen=40)
         with open(log_path, "a", encoding="utf-8") as logf:
             logf.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} $ {cmd.render()}\n")
             logf.flush()
-            proc = subprocess.Popen(
-                cmd.argv, env=env, cwd=cmd.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, errors="replace", bufsize=1,
+            proc = subprocess.Popen(  # the guard: the command's whole process group dies with this runner
+                child_guard.guarded_argv(cmd.argv), env=env, cwd=cmd.cwd, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, start_new_session=True,
+                pass_fds=fds,
             )
+            record = child_guard.record(self.run_dir, proc.pid)
             assert proc.stdout is not None
             try:
                 for line in proc.stdout:
@@ -152,8 +159,10 @@ class StageContext:
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)
                 raise
+            finally:
+                child_guard.forget(record)
         if code != 0:
             raise StageError(
                 f"stage {self.name!r}: `{shlex.join(cmd.argv[:3])} ...` exited with {code}; "
@@ -169,6 +178,8 @@ class Stage(ABC):
     """Dotted config keys whose values define this stage's config hash."""
     depends_on: tuple[str, ...] = ()
     """Earlier stages whose outputs this stage may read."""
+    unhashed_keys: tuple[str, ...] = ()
+    """Dotted keys under `config_keys` that say how to resume, not what is made: left out of the hash."""
 
     def sources(self, cfg: DictConfig) -> list[Source]:
         """Models and datasets to fetch before any stage runs."""

@@ -11,7 +11,18 @@ Default = the paper: accuracy of the last ``\\boxed{}`` (format weight 0). Symbo
 processes under a hard limit (``RLCS_REWARD_TIMEOUT`` seconds, default 3; ``RLCS_REWARD_WORKERS``, default 2).
 """
 
+from typing import Any
+
 from reward_fns.grader import Verdict, extract_answer, grade, grade_answer
-from reward_fns.verl_reward import compute_score
 
 __all__ = ["Verdict", "compute_score", "extract_answer", "grade", "grade_answer"]
+
+
+def __getattr__(name: str) -> Any:
+    """`compute_score` is the verl face, imported on first use: importing a face warms the symbolic pool,
+    which the graders alone (evaluation, tools) must not pay for at import."""
+    if name == "compute_score":
+        from reward_fns.verl_reward import compute_score
+
+        return compute_score
+    raise AttributeError(f"module 'reward_fns' has no attribute {name!r}")

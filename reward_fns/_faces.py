@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from reward_fns.choices import parse_options
 from reward_fns.formatting import format_ok
 from reward_fns.grader import grade
+from reward_fns.timeout import get_pool
+
+WARM_ENV = "RLCS_REWARD_WARM"
+
+
+def warm_pool_in_background() -> None:
+    """Start the symbolic workers now, in the background: a trainer loads its reward face long before its
+    first batch, so the first checks find a ready pool instead of waiting seconds for sympy to import.
+    `RLCS_REWARD_WARM=0` turns it off."""
+    if os.environ.get(WARM_ENV, "1") in ("0", "false", "no"):
+        return
+    threading.Thread(target=get_pool().warm, name="rlcs-reward-warm", daemon=True).start()
 
 
 def _seq(value: Any) -> list[str] | None:

@@ -11,7 +11,9 @@ from typing import Any
 if "reward_fns" not in sys.modules:  # loaded by file path: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reward_fns._faces import score_response
+from reward_fns._faces import score_response, warm_pool_in_background
+
+warm_pool_in_background()  # loaded by the trainer at start-up: the pool is ready by the first batch
 
 
 def compute_score(reward_inputs: list[dict[str, Any]], format_weight: float = 0.0,

@@ -55,9 +55,23 @@ def _gold_problem(gold: str) -> str | None:
     return None
 
 
-def _find_option(text: str, options: Sequence[str]) -> list[int]:
-    """Indices of the options ``text`` equals (fast rules only: no symbolic work per option)."""
-    return [i for i, opt in enumerate(options) if opt and equivalent(text, opt, symbolic=False)[0]]
+MAX_OPTION_CHARS = 2000
+
+
+class _OptionsTimeout(Exception):
+    """Matching against the options ran past the call's deadline."""
+
+
+def _find_option(text: str, options: Sequence[str], deadline: float) -> list[int]:
+    """Indices of the options ``text`` equals (fast rules only: no symbolic work per option), within
+    ``deadline``: a pathological option list ends as a timeout, never a stalled batch."""
+    hits = []
+    for i, opt in enumerate(options):
+        if time.monotonic() > deadline:
+            raise _OptionsTimeout
+        if opt and equivalent(text, opt, symbolic=False)[0]:
+            hits.append(i)
+    return hits
 
 
 def _same_text(a: str, b: str) -> bool:
@@ -72,7 +86,8 @@ def _out_of_range_letter(pred: str, n: int | None) -> bool:
     return n is not None and letter is not None and content is None and LETTERS.index(letter) >= n
 
 
-def _grade_letters(pred: str, gold_letters: frozenset[str], options: list[str] | None) -> Verdict:
+def _grade_letters(pred: str, gold_letters: frozenset[str], options: list[str] | None,
+                   deadline: float) -> Verdict:
     """A gold naming several options (``C\nD``): right when the prediction names exactly those letters."""
     gold = "".join(sorted(gold_letters))
     named = letters_named(pred)
@@ -80,7 +95,7 @@ def _grade_letters(pred: str, gold_letters: frozenset[str], options: list[str] |
         letter, _ = read_letter(pred, len(options) if options else None, allow_lower=False)
         named = frozenset(letter) if letter else None
     if named is None and options:
-        hits = _find_option(pred, options)
+        hits = _find_option(pred, options, deadline)
         named = frozenset(LETTERS[i] for i in hits) if hits else None
     if named is None:
         return Verdict(False, pred, "choice_letters_unmatched", gold)
@@ -92,18 +107,18 @@ def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options
     n = len(options) if options else None
     if _out_of_range_letter(pred, n):
         return Verdict(False, pred, "choice_letter_out_of_range", gold_letter, strip_prefix(pred).strip("()[]. "))
-    hits = _find_option(pred, options) if options else []
+    hits = _find_option(pred, options, deadline) if options else []
     letter, content = read_letter(pred, n, allow_lower=True)
     # "(A) E" is letter A with its text E (We-Math 2steps_99), not the letters A and E
     own_text = bool(letter and content and options and LETTERS.index(letter) < len(options)
-                    and _find_option(content, [options[LETTERS.index(letter)]]))
+                    and _find_option(content, [options[LETTERS.index(letter)]], deadline))
     if not hits and not own_text and names_several(pred):
         return Verdict(False, pred, "choice_several_letters", gold_letter)
     if letter is not None:
         idx = LETTERS.index(letter)
         if content and options and idx < len(options):
-            named_ok = bool(_find_option(content, [options[idx]]))
-            others = [i for i in _find_option(content, options) if i != idx]
+            named_ok = bool(_find_option(content, [options[idx]], deadline))
+            others = [i for i in _find_option(content, options, deadline) if i != idx]
             if not named_ok and others:
                 return Verdict(False, pred, "choice_letter_content_conflict", gold_letter, letter)
         gold_idx = LETTERS.index(gold_letter)
@@ -137,15 +152,17 @@ def _grade(pred: str | None, gold: object, options: Sequence[str] | None, proble
         return Verdict(False, pred[:100], "pred_too_long")
     if _match_brace("{" + pred + "}", 0) is None:
         return Verdict(False, pred, "pred_unbalanced")
-    opts = [str(o).strip() for o in options] if options is not None and len(options) > 0 else None
+    # only the options a letter can name (A-J) count; each clipped, so the work is bounded before it starts
+    opts = ([str(o).strip()[:MAX_OPTION_CHARS] for o in options[:len(LETTERS)]]
+            if options is not None and len(options) > 0 else None)
     opts = opts or parse_options(problem)
     several = letters_named(gold)
     if several is not None and (opts or any(c in gold for c in "\n,;")) and (
             not opts or all(LETTERS.index(c) < len(opts) for c in several)):
-        return _grade_letters(pred, several, opts)
+        return _grade_letters(pred, several, opts, deadline)
     gold_letter, gold_content = split_gold(gold, len(opts) if opts else None)  # "E" with 4 options: no letter
     if gold_letter is None and opts:
-        hits = _find_option(gold, opts)
+        hits = _find_option(gold, opts, deadline)
         if hits:
             gold_letter, gold_content = LETTERS[hits[0]], gold
     if gold_letter is not None:
@@ -186,7 +203,10 @@ def grade_answer(pred: str | None, gold: object, *, options: Sequence[str] | Non
     try:
         precision = _as_precision(precision)
         for _ in range(1 + max(0, timeout_retries)):
-            v = _grade(pred, gold, options, problem, precision, time.monotonic() + limit)
+            try:
+                v = _grade(pred, gold, options, problem, precision, time.monotonic() + limit)
+            except _OptionsTimeout:
+                v = Verdict(False, pred, "symbolic_timeout:options")
             if "symbolic_timeout" not in v.reason:
                 break
         return v

@@ -22,7 +22,7 @@ if "reward_fns" not in sys.modules:  # loaded by file path (--external_plugins):
 
 from swift.rewards import ORM, orms
 
-from reward_fns._faces import score_response
+from reward_fns._faces import score_response, warm_pool_in_background
 from reward_fns.formatting import format_ok
 
 TRACE_ENV = "RLCS_REWARD_TRACE"
@@ -89,6 +89,10 @@ def _trace(name: str, completions: Sequence[Any], kwargs: Mapping[str, Any], rew
 
 class RLCSAccuracy(ORM):
     """Accuracy of the last ``\\boxed{}`` (the paper's reward), multiple-choice aware; 1.0 or 0.0."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        warm_pool_in_background()  # built at trainer start-up: the pool is ready by the first batch
 
     def __call__(self, completions: list[Any], **kwargs: Any) -> list[float]:
         kwargs = {**kwargs, **verl_columns_to_orm(len(completions), kwargs)}

@@ -10,7 +10,9 @@ from typing import Any
 if "reward_fns" not in sys.modules:  # loaded by file path (verl's load_module): make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reward_fns._faces import score_response
+from reward_fns._faces import score_response, warm_pool_in_background
+
+warm_pool_in_background()  # loaded by the trainer at start-up: the pool is ready by the first batch
 
 
 def compute_score(data_source: str | None, solution_str: str, ground_truth: Any, extra_info: Any = None,

@@ -70,7 +70,7 @@ def _damaged() -> dict[str, bytes]:
 
 @pytest.mark.parametrize("kind", sorted(_damaged()))
 def test_damaged_pass_through_images_are_rejected(kind: str) -> None:
-    """RGB PNG / JPEG keep their bytes without a full decode; damage is still found (CRC / entropy decode)."""
+    """RGB PNG / JPEG keep their bytes; damage is found by the full decode (and, for PNG, the chunk CRCs)."""
     with pytest.raises(RowReject, match=r"undecodable image|empty image \(0 bytes\)"):
         clean_image(_damaged()[kind])
     healthy = Image.radial_gradient("L").convert("RGB")
@@ -137,7 +137,35 @@ def test_skip_mode_writes_rejects_and_modes_become_rgb(tmp_path: Path) -> None:
     assert [r["index"] for r in map(json.loads, Path(summary["rejects"]).read_text().splitlines())] == [5]
 
 
-def test_resume_after_failure_continues_and_matches_a_fresh_run(tmp_path: Path) -> None:
+def test_resume_after_failure_continues_and_matches_a_fresh_run(tmp_path: Path, monkeypatch) -> None:
+    from recipes.data import engine
+
+    src = _write(tmp_path / "d.parquet", _rows(100))
+    real = engine._results
+
+    def crash_after_five_chunks(*args, **kwargs):
+        for i, result in enumerate(real(*args, **kwargs)):
+            if i == 5:
+                raise RuntimeError("simulated crash")
+            yield result
+
+    monkeypatch.setattr(engine, "_results", crash_after_five_chunks)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _sft(src, tmp_path / "out", num_workers=2)
+    monkeypatch.undo()
+    state = json.loads((tmp_path / "out" / ".train.work" / "state.json").read_text())
+    done = state["next_row"]  # chunks follow batches within parquet row groups of 50: 16+16+16+2+16
+    assert done == 66 and state["rows"] == 66 and len(state["chunks"]) == 5
+    summary = _sft(src, tmp_path / "out", num_workers=2)  # resumes after the last complete chunk
+    assert summary["resumed_at"] == done and summary["rows"] == 100
+    _sft(src, tmp_path / "fresh")
+    a = (tmp_path / "out" / "train.jsonl").read_text().replace(str(tmp_path / "out"), "X")
+    b = (tmp_path / "fresh" / "train.jsonl").read_text().replace(str(tmp_path / "fresh"), "X")
+    assert a == b and not (tmp_path / "out" / ".train.work").exists()
+
+
+def test_a_bad_row_fixed_in_place_starts_the_partial_work_over(tmp_path: Path) -> None:
+    """The source's content is part of the work's identity: rows converted from the old bytes are not kept."""
     good = _rows(100)
     bad = [dict(r) for r in good]
     bad[70] = {**bad[70], "problem": ""}
@@ -145,16 +173,9 @@ def test_resume_after_failure_continues_and_matches_a_fresh_run(tmp_path: Path) 
     _write(src, bad)
     with pytest.raises(BadRowError, match="row 70"):
         _sft(src, tmp_path / "out", num_workers=2)
-    state = json.loads((tmp_path / "out" / ".train.work" / "state.json").read_text())
-    done = state["next_row"]  # chunks follow batches within parquet row groups of 50: 16+16+16+2+16
-    assert done == 66 and state["rows"] == 66 and len(state["chunks"]) == 5
-    _write(src, good)  # fix the data, run again: resumes after the last complete chunk
+    _write(src, good)  # fixed in place: another input
     summary = _sft(src, tmp_path / "out", num_workers=2)
-    assert summary["resumed_at"] == done and summary["rows"] == 100
-    _sft(src, tmp_path / "fresh")
-    a = (tmp_path / "out" / "train.jsonl").read_text().replace(str(tmp_path / "out"), "X")
-    b = (tmp_path / "fresh" / "train.jsonl").read_text().replace(str(tmp_path / "fresh"), "X")
-    assert a == b and not (tmp_path / "out" / ".train.work").exists()
+    assert summary["resumed_at"] is None and summary["rows"] == 100
 
 
 def test_finished_output_is_kept_unless_overwrite(tmp_path: Path) -> None:

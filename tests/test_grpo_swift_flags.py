@@ -144,3 +144,14 @@ def test_validation_needs_the_val_parquet():
     cfg = compose("qwen2_5_vl_7b", ["grpo.backend=swift", "grpo.val_freq=-1"])
     flags = _flags(swift_command(cfg, dataclasses.replace(PATHS, val_file=None)).argv)
     assert flags["eval_strategy"] == ["no"] and "val_dataset" not in flags and flags["eval_on_start"] == ["false"]
+
+
+def test_resume_loads_the_checkpoint_weights_and_keeps_the_start_model_as_kl_reference(cfg7b):
+    """A full resume: weights through --model (the trainer's own load misses them under transformers 5's key
+    names), the rest through --resume_from_checkpoint; the KL reference stays the model GRPO started from."""
+    import dataclasses
+
+    f = _flags(swift_command(cfg7b, dataclasses.replace(PATHS, resume_from="/o/ckpt/checkpoint-10")).argv)
+    assert f["resume_from_checkpoint"] == f["model"] == ["/o/ckpt/checkpoint-10"]
+    assert f["ref_model"] == ["/m/sft"]
+    assert "ref_model" not in _flags(swift_command(cfg7b, PATHS).argv)

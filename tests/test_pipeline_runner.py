@@ -105,6 +105,32 @@ def test_changed_config_is_refused_until_rerun_and_old_output_is_kept(tmp_path: 
     assert len(kept) == 1 and (tmp_path / "tiny" / kept[0] / "chunk-3").exists()
 
 
+def test_rerun_already_honoured_resumes_instead_of_restarting(tmp_path: Path) -> None:
+    Runner(_cfg(tmp_path), echo=lambda *_: None, stages=_stages()).run()
+    crashing = {"sft_data": CountingStage("sft_data"), "sft": CountingStage("sft", ("sft_data",), crash_after=2)}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Runner(_cfg(tmp_path, "sft.learning_rate=0.5", "rerun=[sft]"), echo=lambda *_: None, stages=crashing).run()
+    partial = tmp_path / "tiny" / "sft" / "chunk-0"
+    first = partial.stat().st_mtime_ns
+    lines: list[str] = []
+    results = Runner(_cfg(tmp_path, "sft.learning_rate=0.5", "rerun=[sft]"), echo=lines.append,
+                     stages=_stages()).run()  # the same command, re-issued after the crash
+    assert [r.status for r in results] == ["skipped", "done"]
+    assert partial.stat().st_mtime_ns == first  # resumed: the partial rerun was not moved aside
+    assert len([p for p in (tmp_path / "tiny").iterdir() if p.name.startswith("sft.prev-")]) == 1
+    assert any("already honoured" in line for line in lines)
+    manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    assert manifest["stages"]["sft"]["rerun"]["config_hash"] == manifest["stages"]["sft"]["config_hash"]
+    assert manifest["stages"]["sft"]["attempts"] == 2
+    again = Runner(_cfg(tmp_path, "sft.learning_rate=0.5", "rerun=[sft]"), echo=lambda *_: None,
+                   stages=_stages()).run()
+    assert [r.status for r in again] == ["skipped", "skipped"]
+    results = Runner(_cfg(tmp_path, "sft.learning_rate=0.25", "rerun=[sft]"), echo=lambda *_: None,
+                     stages=_stages()).run()  # a new config: a new rerun
+    assert [r.status for r in results] == ["skipped", "done"]
+    assert len([p for p in (tmp_path / "tiny").iterdir() if p.name.startswith("sft.prev-")]) == 2
+
+
 def test_dry_run_prints_commands_masks_secrets_and_writes_nothing(tmp_path: Path) -> None:
     lines: list[str] = []
     Runner(_cfg(tmp_path, "dry_run=true"), echo=lines.append, stages=_stages()).run()

@@ -93,10 +93,39 @@ def test_disk_and_memory_estimates_name_the_7b_checkpoint_size():
     cfg = compose("qwen2_5_vl_7b")
     small = preflight(cfg, STAGES, _probe(free_disk=200 << 30, host_memory=64 << 30))
     verdicts = {v.check: v for v in small.verdicts}
-    assert verdicts["disk"].status == WARN and "x7 kept" in verdicts["disk"].message
+    assert verdicts["disk"].status == FAIL and "x7 kept" in verdicts["disk"].message  # cannot fit: refused
     assert "~92.6 GiB" in verdicts["disk"].message  # 8.29e9 params x (fp32 4 + Adam 8) bytes
+    assert "RLCS_DISK_CHECK=warn" in verdicts["disk"].message  # the override is named
     assert verdicts["host memory"].status == WARN and "host OOM" in verdicts["host memory"].message
-    assert not small.failures  # estimates warn; they do not stop a run
+    assert [v.check for v in small.failures] == ["disk"]  # the memory estimate only warns
+    forced = preflight(cfg, STAGES, _probe(free_disk=200 << 30, host_memory=64 << 30,
+                                           env={"RLCS_DISK_CHECK": "warn"}))
+    assert not forced.failures and _by_check(forced)["disk"] == WARN
+
+
+def test_disk_need_follows_the_dtype_and_counts_ms_swift_grpo_checkpoints():
+    from recipes.pipeline.preflight import disk_need
+
+    bf16 = disk_need(compose("qwen2_5_vl_7b"), ["sft"], 1e9)["sft"]
+    fp32 = disk_need(compose("qwen2_5_vl_7b", ["model.torch_dtype=float32"]), ["sft"], 1e9)["sft"]
+    assert fp32 == 2 * bf16 == 2 * 1e9 * 2 * 3  # weights only, save_total_limit 2 + the best
+    full = disk_need(compose("qwen2_5_vl_7b", ["sft.save_only_model=false"]), ["sft"], 1e9)["sft"]
+    assert full == 1e9 * (2 + 12) * 3  # weights + fp32 master and Adam moments
+    swift = disk_need(compose("qwen2_5_vl_7b", ["grpo.backend=swift"]), ["grpo"], 1e9)
+    assert swift["grpo"] == 1e9 * (2 + 12) * 7  # ms-swift GRPO saves full checkpoints, save_limit kept
+
+
+def test_a_resumed_run_counts_the_checkpoints_it_already_holds(tmp_path, monkeypatch):
+    import recipes.pipeline.preflight as pf
+
+    monkeypatch.setitem(pf.KNOWN_PARAMS, "org/one-million", 1e6)
+    cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}", "model.path=org/one-million"])
+    need = 1e6 * 2 * 3  # weights-only bf16 SFT: save_total_limit 2 + the best
+    held = tmp_path / "qwen2_5_vl_7b" / "sft" / "checkpoint-20"
+    held.mkdir(parents=True)
+    (held / "model.safetensors").write_bytes(b"\0" * int(need // 2))
+    assert pf.check_disk(cfg, ["sft"], _probe(free_disk=int(need * 0.6)))[0].status == OK  # 0.6 free + 0.5 held
+    assert pf.check_disk(cfg, ["sft"], _probe(free_disk=int(need * 0.4)))[0].status == FAIL
 
 
 def test_a_real_run_refuses_and_a_dry_run_only_prints(monkeypatch):

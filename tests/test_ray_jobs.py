@@ -41,6 +41,14 @@ def test_runtime_env_carries_code_only_and_masks_tokens(tmp_path):
     assert spec.entrypoint == "python -m recipes.pipeline tiny runs_dir=/x 'stages=[sft_data]'"
 
 
+def test_runs_dir_is_made_durable_before_submission(tmp_path, monkeypatch):
+    """A relative (or default) runs_dir would resolve inside Ray's per-session copy of the code."""
+    monkeypatch.chdir(tmp_path)
+    assert ray_jobs.durable_runs_dir(["grpo.rollout_n=4"], ROOT) == ["grpo.rollout_n=4", f"runs_dir={ROOT / 'runs'}"]
+    assert ray_jobs.durable_runs_dir(["runs_dir=out/runs"], ROOT) == [f"runs_dir={tmp_path / 'out' / 'runs'}"]
+    assert ray_jobs.durable_runs_dir(["runs_dir=/shared/runs"], ROOT) == ["runs_dir=/shared/runs"]
+
+
 def test_runtime_env_leaves_out_what_git_ignores(tmp_path):
     """Ray reads .gitignore but not .git/info/exclude: a big folder excluded there must not be zipped."""
     import subprocess
@@ -64,10 +72,11 @@ def _cpu_job(runs_dir: Path) -> tuple[list[str], list[str], str]:
 
 def test_submitted_pipeline_job_runs_and_its_outputs_are_checked(ray_head, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
-    args, stages, kind = _cpu_job(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)  # a relative runs_dir, given after the flags: the submitter's ./runs, not Ray's copy
+    args, stages, kind = _cpu_job(Path("runs"))
     job_id = f"rlcs-test-{os.getpid()}-{int(time.time())}"
-    rc = _cli([*args, "--stages", ",".join(stages), "--address", ray_head, "--job-id", job_id,
-               "--follow"])
+    rc = _cli([args[0], "--stages", ",".join(stages), "--address", ray_head, "--job-id", job_id,
+               "--follow", *args[1:]])
     captured = capsys.readouterr()
     printed = captured.out
     assert rc == 0, f"submit exited {rc}: {captured.err[-3000:]}"  # before asking for the job: it may not exist

@@ -80,11 +80,32 @@ def test_tiny_recipe_on_cpu_drops_deepspeed_and_torchrun() -> None:
 
 def test_resume_uses_ms_swift_resume_only_model_for_weight_only_checkpoints() -> None:
     cfg = compose("tiny")
-    a = _argv(build_command(cfg, dataclasses.replace(PATHS, resume_from="/o/checkpoint-40")))
+    weights_only = dataclasses.replace(PATHS, resume_from="/o/checkpoint-40", resume_weights_only=True)
+    a = _argv(build_command(cfg, weights_only))
     assert a["resume_from_checkpoint"] == ["/o/checkpoint-40"] and a["resume_only_model"] == ["true"]
-    b = _argv(build_command(compose("tiny", ["sft.save_only_model=false"]),
-                            dataclasses.replace(PATHS, resume_from="/o/checkpoint-40")))
+    b = _argv(build_command(cfg, dataclasses.replace(PATHS, resume_from="/o/checkpoint-40")))
     assert b["resume_from_checkpoint"] == ["/o/checkpoint-40"] and "resume_only_model" not in b
+    assert b["model"] == ["/o/checkpoint-40"]  # weights through from_pretrained, the rest through the trainer
+
+
+def test_weights_only_resume_is_refused_unless_accepted(tmp_path) -> None:
+    """Resuming from a `save_only_model` checkpoint would restart the LR schedule: refused, naming it."""
+    from recipes.stage import StageContext, StageError
+    from SFT.train_stage import STAGE
+
+    ckpt = tmp_path / "tiny" / "sft" / "output" / "checkpoint-20"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text("{}")
+    (ckpt / "trainer_state.json").write_text('{"global_step": 20}')
+    data = tmp_path / "train.jsonl"
+    data.write_text("")
+    cfg = compose("tiny", [f"runs_dir={tmp_path}", "sft.save_only_model=true"])
+    ctx = StageContext(cfg, tmp_path / "tiny", "sft", {"sft_data": {"train": str(data)}}, {}, dry_run=False)
+    assert STAGE._paths(ctx).resume_weights_only
+    with pytest.raises(StageError, match=r"checkpoint-20 holds weights only .*sft\.resume_weights_only=true"):
+        STAGE.run(ctx)
+    (ckpt / "scheduler.pt").write_bytes(b"")  # a full checkpoint: resumed exactly, nothing to accept
+    assert not STAGE._paths(ctx).resume_weights_only
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,8 @@ def test_tiny_swift_sft_trains_checkpoints_and_resumes(tmp_path: Path, tiny_worl
     Runner(compose("tiny", overrides), echo=lambda *_: None, stages=stages).run()
 
     log = (run_dir / "sft" / "log.txt").read_text().split("\n# ")[-1]  # the second attempt
-    assert f"--resume_from_checkpoint {out / 'checkpoint-2'} --resume_only_model true" in log
+    assert f"--resume_from_checkpoint {out / 'checkpoint-2'}" in log and "--resume_only_model" not in log
+    assert f"--model {out / 'checkpoint-2'} " in log  # a full checkpoint: weights, optimizer and schedule
     assert "| 1/4 [" not in log and "| 2/4 [" not in log and "| 4/4 [" in log  # steps 3-4 only
     assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
     entry = json.loads((run_dir / "manifest.json").read_text())["stages"]["sft"]

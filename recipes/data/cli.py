@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from recipes.atomic import OutputExistsError
+from recipes.atomic import OutputExistsError, OutputLockedError
 from recipes.data.engine import BATCH_SIZE
 from recipes.data.errors import BadRowError
 from recipes.data.rows import ON_BAD_ROW
@@ -68,7 +68,7 @@ def run_cli(convert: Callable[[], list[dict[str, Any]]]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         summaries = convert()
-    except (BadRowError, OutputExistsError, SourceError, FileNotFoundError) as err:
+    except (BadRowError, OutputExistsError, OutputLockedError, SourceError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for s in summaries:

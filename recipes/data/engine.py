@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from recipes.atomic import OutputExistsError, atomic_write_json, atomic_write_text
+from recipes.atomic import OutputExistsError, atomic_write_json, atomic_write_text, output_lock
 from recipes.data.errors import BadRowError, RowReject
 from recipes.data.reader import (
     REQUIRED_COLUMNS,
@@ -37,7 +37,7 @@ from recipes.data.reader import (
     iter_raw_batches,
 )
 from recipes.data.rows import RowSettings
-from recipes.hashing import changed_keys, stable_hash
+from recipes.hashing import changed_keys, content_id, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,24 @@ def _convert_batch(task: tuple[RowFn, SourceSpec, RowSettings, int, list[dict[st
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """Convert `job.spec` (resuming a partial run, skipping a finished identical one); return the summary."""
+    """Convert `job.spec` (resuming a partial run, skipping a finished identical one); return the summary.
+    Two converters never write the same output: the second is refused while the first holds its lock."""
+    with output_lock(job.out_dir / f".{job.name}.lock", str(job.target)):
+        return _run_job(job)
+
+
+def _run_job(job: Job) -> dict[str, Any]:
     out_dir, name = job.out_dir, job.name
     summary_path = out_dir / f"{name}.summary.json"
     rejects_path = out_dir / f"{name}.rejects.jsonl"
     record = job.settings_record()
+    old = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    files = data_files(job.spec)
+    cache = dict(old.get("source_digests", {}))
+    if not _in_hub_cache(files):  # hub snapshots are pinned by revision; local files by what they hold
+        record["source_content"] = stable_hash([content_id(f, cache) for f in files])
     digest = stable_hash(record)
-    if summary_path.is_file():
-        old = json.loads(summary_path.read_text(encoding="utf-8"))
+    if old:
         if old.get("settings_hash") == digest and job.target.exists():
             log.info("%s: already converted with the same settings (%s rows); nothing to do", job.target,
                      old.get("rows"))
@@ -136,9 +146,12 @@ def run_job(job: Job) -> dict[str, Any]:
     elif state["next_row"]:
         log.info("%s: resuming at row %d (%d chunks done)", job.target, state["next_row"], len(state["chunks"]))
 
-    files = data_files(job.spec)
     check_columns(job.spec, files)
-    total = count_rows(files)
+    total = count_rows(files, job.spec)
+    if total == 0:
+        raise BadRowError(job.spec.ref, job.spec.split, None, None,
+                          f"0 rows in {', '.join(files)}: nothing to convert (an empty source ends the stage here, "
+                          "not in the trainer)")
     max_rows = job.settings.max_rows
     stop = total if max_rows is None else min(total, max_rows)
     t0 = time.monotonic()
@@ -170,6 +183,10 @@ def run_job(job: Job) -> dict[str, Any]:
             bar.close()
     seconds = time.monotonic() - t0
 
+    if state["rows"] == 0:
+        raise BadRowError(job.spec.ref, job.spec.split, None, None,
+                          f"no row survived conversion ({state['rejected']} rejected, reasons in "
+                          f"{work}/rejects-*.jsonl): nothing to train on")
     # finish: final file, rejects, then the summary (the completion marker), all atomic
     tmp_target = out_dir / f".{name}{job.suffix}.tmp-{os.getpid()}"
     job.writer.finish([work / c for c in state["chunks"]], tmp_target)
@@ -189,12 +206,18 @@ def run_job(job: Job) -> dict[str, Any]:
         "source_rows": total, "seconds": round(seconds, 2),
         "rows_per_s": round(converted / seconds, 1) if seconds > 0 else None,
         "resumed_at": done_before or None, "settings_hash": digest, "settings": record,
+        "source_digests": {k: v for k, v in cache.items() if k in {str(Path(f).resolve()) for f in files}},
     }
     atomic_write_json(summary_path, summary)
     shutil.rmtree(work, ignore_errors=True)
     log.info("%s: %d rows written, %d rejected%s", job.target, state["rows"], state["rejected"],
              f" (see {rejects_path})" if reject_files else "")
     return summary
+
+
+def _in_hub_cache(files: list[str]) -> bool:
+    """Every file is in a Hugging Face cache snapshot (`.../snapshots/<revision>/...`): named by revision."""
+    return bool(files) and all("snapshots" in Path(f).parts for f in files)
 
 
 def _remove(path: Path) -> None:

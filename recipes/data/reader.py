@@ -27,6 +27,10 @@ def data_files(spec: SourceSpec) -> list[str]:
     """The parquet files of `spec`'s split (a parquet file, a dir of an HF-style dataset, a hub snapshot)."""
     path = Path(spec.path)
     if path.is_file():
+        if path.suffix != ".parquet":
+            raise BadRowError(spec.ref, spec.split, None, None,
+                              f"{path}: only parquet data files are supported (a {path.suffix or 'suffix-less'} "
+                              "file was given); write it as parquet, e.g. datasets.Dataset.to_parquet")
         return [str(path)]
     if not path.is_dir():
         raise FileNotFoundError(f"dataset {spec.ref!r}: {path} does not exist")
@@ -48,18 +52,30 @@ def data_files(spec: SourceSpec) -> list[str]:
     return out
 
 
-def count_rows(files: list[str]) -> int:
+def open_parquet(spec: SourceSpec, f: str):
+    """`pq.ParquetFile(f)`, or BadRowError naming the file when it is empty or not parquet."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    try:
+        return pq.ParquetFile(f)
+    except (pa.ArrowException, OSError) as err:
+        raise BadRowError(spec.ref, spec.split, None, None, f"{f}: not a readable parquet file ({err})") from err
+
+
+def count_rows(files: list[str], spec: SourceSpec | None = None) -> int:
+    """Rows of the split's files; with `spec`, an unreadable file is a BadRowError naming it."""
+    import pyarrow.parquet as pq
+
+    if spec is None:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return sum(open_parquet(spec, f).metadata.num_rows for f in files)
 
 
 def check_columns(spec: SourceSpec, files: list[str], columns: tuple[str, ...] = REQUIRED_COLUMNS) -> None:
     """Every file of the split has `columns`, else BadRowError naming the missing one."""
-    import pyarrow.parquet as pq
-
     for f in files:
-        names = pq.ParquetFile(f).schema_arrow.names
+        names = open_parquet(spec, f).schema_arrow.names
         for col in columns:
             if col not in names:
                 raise BadRowError(spec.ref, spec.split, None, col,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recipes.atomic import atomic_write_json
+from recipes.child_guard import hold_for_children, live_groups, release_for_children
 
 DONE, RUNNING, FAILED = "done", "running", "failed"
 
@@ -68,13 +69,22 @@ class RunLock:
             holder = self._fh.read().strip() or "unknown"
             self._fh.close()
             raise RunLockedError(f"{self.path.parent} is in use by another runner ({holder})") from None
+        alive = live_groups(self.path.parent)
+        if alive:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            raise RunLockedError(
+                f"{self.path.parent}: process group {alive[0]}, started by an earlier runner that died, is still "
+                f"running (its trainer would race this run's); wait for it or stop it with `kill -- -{alive[0]}`")
         self._fh.seek(0)
         self._fh.truncate()
         self._fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
         self._fh.flush()
+        hold_for_children(self._fh.fileno())
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._fh is not None
+        release_for_children(self._fh.fileno())
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()

@@ -19,6 +19,7 @@ the config, so the manifest says what ran):
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,14 +230,30 @@ def check_wandb(cfg: DictConfig, stages: list[str], probe: Probe) -> tuple[list[
                     "directory; upload later with `wandb sync`")], {"WANDB_MODE": "offline"}
 
 
+DISK_OVERRIDE_ENV = "RLCS_DISK_CHECK"
+"""`RLCS_DISK_CHECK=warn` lets a real run start although its checkpoints will not fit (the check then warns)."""
+_DTYPE_BYTES = {"bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "half": 2, "float32": 4, "fp32": 4, "float": 4}
+_OPTIMIZER_BYTES = 12
+"""fp32 master weights and two fp32 Adam moments per parameter, as a full (resumable) checkpoint holds them."""
+
+
+def _weight_bytes(cfg: DictConfig) -> int:
+    """Bytes per parameter of the saved weights: `model.torch_dtype` (bf16 for the paper, fp32 on CPUs)."""
+    return _DTYPE_BYTES.get(str(_get(cfg, "model.torch_dtype", "bfloat16")).lower(), 4)
+
+
 def disk_need(cfg: DictConfig, stages: list[str], params: float) -> dict[str, float]:
-    """Bytes each stage keeps on disk (estimates from the parameter count and the plan's save limits)."""
+    """Bytes each stage keeps on disk (estimates from the parameter count, the weights' dtype and the plan's
+    save limits)."""
     need: dict[str, float] = {}
-    if "sft" in stages:  # weights-only bf16 checkpoints: save_total_limit plus the best one
-        per = params * 2 * (1 if _get(cfg, "sft.save_only_model", True) else 8)
+    w = _weight_bytes(cfg)
+    if "sft" in stages:  # save_total_limit checkpoints plus the best one; weights only, or with optimizer state
+        per = params * (w if _get(cfg, "sft.save_only_model", True) else w + _OPTIMIZER_BYTES)
         need["sft"] = per * (int(_get(cfg, "sft.save_total_limit", 2)) + 1)
     if _uses_verl(cfg, stages):  # fp32 model shards + fp32 Adam moments (save_contents model, optimizer, extra)
         need["grpo"] = params * 12 * int(_get(cfg, "grpo.save_limit", 7))
+    elif "grpo" in stages:  # ms-swift GRPO: full checkpoints (save_only_model false), save_total_limit kept
+        need["grpo"] = params * (w + _OPTIMIZER_BYTES) * int(_get(cfg, "grpo.save_limit", 7))
     if "merge" in stages:
         need["merge"] = params * (2 if _get(cfg, "merge.dtype") in ("bf16", "bfloat16", "fp16") else 4)
     return need
@@ -250,15 +267,33 @@ def check_disk(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict
     if not need:
         return []
     total = sum(need.values())
+    held = _already_held(cfg, need)  # a resumed run's checkpoints are on disk already
     parts = ", ".join(f"{k} {v / GIB:,.1f} GiB" for k, v in need.items())
-    grpo = (f"; each GRPO checkpoint holds fp32 shards + Adam state, ~{params * 12 / GIB:,.1f} GiB, "
+    per_grpo = params * (12 if _uses_verl(cfg, stages) else _weight_bytes(cfg) + _OPTIMIZER_BYTES)
+    grpo = (f"; each GRPO checkpoint holds fp32 shards + Adam state, ~{per_grpo / GIB:,.1f} GiB, "
             f"x{_get(cfg, 'grpo.save_limit')} kept" if "grpo" in need else "")
-    ok = probe.free_disk >= total
-    return [Verdict("disk", OK if ok else WARN,
-                    f"{probe.free_disk / GIB:,.1f} GiB free under {_get(cfg, 'runs_dir', 'runs')}, the plan keeps "
-                    f"~{total / GIB:,.1f} GiB ({parts}{grpo})" + ("" if ok else
+    ok = probe.free_disk + held >= total
+    forced = str(probe.env.get(DISK_OVERRIDE_ENV, "")).lower() == "warn"
+    return [Verdict("disk", OK if ok else WARN if forced else FAIL,
+                    f"{probe.free_disk / GIB:,.1f} GiB free under {_get(cfg, 'runs_dir', 'runs')}"
+                    + (f" (+{held / GIB:,.1f} GiB this run already holds)" if held else "")
+                    + f", the plan keeps ~{total / GIB:,.1f} GiB ({parts}{grpo})" + ("" if ok else
                     ": the run would stop when the disk fills; free space, point runs_dir elsewhere, or lower "
-                    "grpo.save_limit / sft.save_total_limit"))]
+                    f"grpo.save_limit / sft.save_total_limit ({DISK_OVERRIDE_ENV}=warn starts it anyway)"))]
+
+
+def _already_held(cfg: DictConfig, need: dict[str, float]) -> float:
+    """Bytes already under the run's stage folders of `need` (counted as room: they are part of the need)."""
+    run_dir = Path(str(_get(cfg, "runs_dir", "runs"))).expanduser() / str(_get(cfg, "run_name", ""))
+    held = 0.0
+    for stage in need:
+        root = run_dir / stage
+        if root.is_dir():
+            for dirpath, _dirs, files in os.walk(root):
+                for f in files:
+                    with contextlib.suppress(OSError):  # removed meanwhile
+                        held += os.lstat(os.path.join(dirpath, f)).st_size
+    return min(held, sum(need.values()))
 
 
 def host_memory_need(cfg: DictConfig, params: float) -> tuple[float, float]:

@@ -98,11 +98,28 @@ def entrypoint(recipe: str, overrides: Sequence[str] = (), stages: Sequence[str]
     return shlex.join(argv)
 
 
+def durable_runs_dir(overrides: Sequence[str], root: Path = PROJECT_ROOT) -> list[str]:
+    """`overrides` with `runs_dir` absolute: a relative one (or the default `runs`) would be read inside the job's
+    working_dir, Ray's per-session copy of the code, and its outputs lost with it. The default becomes
+    `<project root>/runs` and a relative `runs_dir=DIR` the submitter's `./DIR`, the path every node must see."""
+    out, given = [], False
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if sep and key.lstrip("+") == "runs_dir":
+            given = True
+            path = Path(value).expanduser()
+            o = f"{key}={path if path.is_absolute() else (Path.cwd() / path).resolve()}"
+        out.append(o)
+    return out if given else [*out, f"runs_dir={root / 'runs'}"]
+
+
 def build_spec(recipe: str, overrides: Sequence[str] = (), stages: Sequence[str] | None = None, *,
                python: str = "python", num_cpus: float = 1, num_gpus: float = 0,
                resources: Mapping[str, float] | None = None, submission_id: str | None = None,
                root: Path = PROJECT_ROOT, environ: Mapping[str, str] | None = None) -> JobSpec:
-    """A JobSpec for the pipeline: code-only runtime_env, entrypoint resources, optional job id."""
+    """A JobSpec for the pipeline: code-only runtime_env, entrypoint resources, optional job id. `runs_dir` is
+    made absolute here (see `durable_runs_dir`)."""
+    overrides = durable_runs_dir(overrides, root)
     return JobSpec(
         entrypoint=entrypoint(recipe, overrides, stages, python),
         runtime_env=runtime_env(root, environ),

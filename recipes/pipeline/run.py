@@ -31,6 +31,14 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+OUR_PACKAGES = ("recipes", "SFT", "GRPO", "evaluation", "reward_fns")
+
+
+def ours(err: BaseException) -> bool:
+    """`err` is an error class of this project (its message is written for the user), not a third party's."""
+    return type(err).__module__.split(".")[0] in OUR_PACKAGES
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m recipes.pipeline") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -55,6 +63,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m recipes.pipeline"
         Runner(cfg).run()
     except (ConfigError, StageError, RunLockedError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if not ours(err):
+            raise  # not one of our own checks: the traceback is the report
+        print(f"error: {err}", file=sys.stderr)  # our error classes name the file, row or key
         return 2
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)

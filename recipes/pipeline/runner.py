@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from recipes import hub
 from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
-from recipes.hashing import changed_keys, stable_hash
+from recipes.hashing import changed_keys, content_id, stable_hash
 from recipes.hub import Source
 from recipes.pipeline.cost import echo_forecast
 from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
@@ -39,9 +39,14 @@ class StageResult:
     note: str = ""
 
 
-def _slice(cfg: DictConfig, keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
-            for k in keys}
+def _slice(cfg: DictConfig, keys: tuple[str, ...], leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    out = {k: OmegaConf.to_container(OmegaConf.create({"v": OmegaConf.select(cfg, k)}), resolve=True)["v"]
+           for k in keys}
+    for dotted in leave_out:  # e.g. sft.resume_weights_only: how to resume, not what is made
+        head, _, tail = dotted.partition(".")
+        if isinstance(out.get(head), dict):
+            out[head].pop(tail, None)
+    return out
 
 
 def _peak_rss_mb() -> float:
@@ -78,7 +83,23 @@ class Runner:
             h = projected.get(d) or manifest.stage(d).get("config_hash")
             if h:
                 upstream[d] = h
-        return {"config": _slice(self.cfg, stage.config_keys), "upstream": upstream}
+        out = {"config": _slice(self.cfg, stage.config_keys, stage.unhashed_keys), "upstream": upstream}
+        contents = self._local_contents(stage, manifest)
+        if contents:
+            out["sources"] = contents
+        return out
+
+    def _local_contents(self, stage: Stage, manifest: Manifest) -> dict[str, str]:
+        """Content ids of the stage's local sources (hub ids are pinned by their snapshot's revision, the tiny
+        world by its build), so a file rewritten in place counts as a changed input. Digests are cached in
+        the manifest by size and mtime."""
+        cache = manifest.data.setdefault("source_digests", {})
+        out = {}
+        for src in stage.sources(self.cfg):
+            path = Path(src.ref).expanduser()
+            if not src.ref.startswith(hub.TINY_PREFIX) and path.exists():
+                out[src.ref] = content_id(path, cache)
+        return out
 
     # -- dry run ---------------------------------------------------------------------------------
     def plan(self) -> list[StageResult]:
@@ -156,6 +177,8 @@ class Runner:
                 changed = changed_keys(old.get("config", {}), new["config"])
                 if old.get("upstream") != new["upstream"]:
                     changed.append("(upstream stage outputs)")
+                changed += [f"(contents of {ref})" for ref in sorted(set(old.get("sources", {})) | set(new.get(
+                    "sources", {}))) if old.get("sources", {}).get(ref) != new.get("sources", {}).get(ref)]
                 raise ConfigChangedError(
                     f"stage {name!r} in {self.run_dir} was {entry.get('status')} with a different config "
                     f"(changed: {', '.join(changed) or 'unknown'}). Its outputs are kept. Pass "
@@ -166,21 +189,27 @@ class Runner:
         stage = self.stages[name]
         head = f"[{i}/{len(self.selected)}] {name}"
         entry = manifest.stage(name)
-        if name in self.cfg.rerun and entry:
+        cfg_slice = self._config_of(stage, manifest)
+        config_hash = stable_hash(cfg_slice)
+        if name in self.cfg.rerun and entry and entry.get("rerun", {}).get("config_hash") != config_hash:
             moved = move_aside(self.run_dir / name, f"prev-{time.strftime('%Y%m%d-%H%M%S')}")
             manifest.reset(name)
+            # recorded, so re-issuing the same command (after a crash) resumes this rerun instead of restarting it
+            manifest.update(name, rerun={"config_hash": config_hash, "at": now(), "moved_to": str(moved)})
             self.echo(f"{head}: rerun requested; previous outputs moved to {moved}")
-            entry = {}
+            entry = manifest.stage(name)
+        elif name in self.cfg.rerun and entry:
+            self.echo(f"{head}: rerun=[{name}] was already honoured at {entry['rerun'].get('at')} with this "
+                      "config, so it is not restarted (another run_name starts afresh)")
         if entry.get("status") == DONE:
             self.echo(f"{head}: done earlier ({_fmt(entry.get('seconds', 0))}), skipped")
             return StageResult(name, "skipped", 0.0, entry.get("outputs", {}))
         resume = entry.get("status") in (RUNNING, FAILED)
         self.echo(f"{head}: {'resuming' if resume else 'starting'} at {time.strftime('%H:%M:%S')}")
-        cfg_slice = self._config_of(stage, manifest)
         outputs_of = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
         ctx = StageContext(self.cfg, self.run_dir, name, outputs_of, resolved, dry_run=False)
         manifest.update(
-            name, status=RUNNING, config=cfg_slice, config_hash=stable_hash(cfg_slice), started=now(),
+            name, status=RUNNING, config=cfg_slice, config_hash=config_hash, started=now(),
             attempts=entry.get("attempts", 0) + 1, inputs={d: outputs_of.get(d, {}) for d in stage.depends_on},
         )
         start = time.monotonic()

@@ -61,7 +61,14 @@ def main(argv: list[str] | None = None, prog: str = "scripts/submit.py") -> int:
     for p in sub.choices.values():
         p.add_argument("--address", default=DEFAULT_ADDRESS,
                        help=f"Ray dashboard address (default: $RAY_API_SERVER_ADDRESS or {DEFAULT_ADDRESS})")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.cmd == "submit":  # overrides may follow the flags too: `rlcs submit tiny --follow grpo.x=1`
+        stray = [a for a in extra if a.startswith("-") or "=" not in a]
+        if stray:
+            parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     try:
         if args.cmd == "submit":
