@@ -13,8 +13,8 @@ from fixtures.hub_standin import StandinHub
 
 from recipes.pipeline.compose import compose
 from recipes.pipeline.manifest import DONE, Manifest
+from recipes.pipeline.push import PushError, push_run
 from recipes.pipeline.runner import Runner
-from recipes.push import PushError, push_run
 
 TOKEN = "hf_standin_token"
 

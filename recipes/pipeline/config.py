@@ -132,7 +132,7 @@ class HubConfig:
     """Never contact the hub: every id must already be in the cache (HF_HUB_OFFLINE=1 also forces this)."""
     push_to: str | None = check(None, pattern=r"[\w.-]+/[\w.-]+")
     """`ORG/NAME`: after the run, upload the merged model, its card (from results.json) and the curves there
-    (recipes/push.py; `rlcs push RUN` does the same later). Needs HF_TOKEN and hub.offline=false."""
+    (recipes/pipeline/push.py; `rlcs push RUN` does the same later). Needs HF_TOKEN and hub.offline=false."""
     private: bool = check(True)
     """Create the pushed repo private (a collaborator is invited on the Hub)."""
 

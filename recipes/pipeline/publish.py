@@ -47,7 +47,7 @@ def after_run(cfg: DictConfig, run_dir: Path, echo: Callable[[str], Any] = print
     for line in tracking.log_config(cfg, hashes):
         echo(f"  tracker: {line}")
     try:
-        from recipes.report_html import write_report
+        from recipes.pipeline.run_report import write_report
 
         write_report(run_dir, tracking.where_to_look(cfg))
     except (OSError, ValueError, KeyError, TypeError) as err:  # a report never fails a run that trained
@@ -55,7 +55,7 @@ def after_run(cfg: DictConfig, run_dir: Path, echo: Callable[[str], Any] = print
     push_to = cfg.hub.get("push_to")
     pushed = None
     if push_to:
-        from recipes.push import PushError, push_run
+        from recipes.pipeline.push import PushError, push_run
 
         try:
             pushed = push_run(run_dir, str(push_to), private=bool(cfg.hub.get("private", True)), echo=echo)

@@ -1,5 +1,5 @@
 """`rlcs push RUN --to ORG/NAME` (and `hub.push_to=ORG/NAME` after a run): the merged model with its processor,
-a model card from results.json (recipes/model_card.py), the results and the training curves, uploaded with
+a model card from results.json (recipes/pipeline/model_card.py), the results and the training curves, uploaded with
 huggingface_hub's `upload_folder`. Rerunning an interrupted push resumes it: with hf_xet (the Hub's default)
 upload_folder commits in batches and skips what is committed; on the LFS path the Hub answers "already
 present" for every large file it holds, so only what is missing is sent, and unchanged files are not
@@ -65,7 +65,7 @@ def _link(src: Path, dst: Path) -> None:
 def stage(run_dir: Path, repo_id: str) -> Path:
     """Lay out the repo in `runs/<run>/hub_upload/`: model + processor at the top, README.md, config.yaml,
     results/, curves/. Files are hard links, so staging costs no space; rerunning keeps what is unchanged."""
-    from recipes.model_card import render
+    from recipes.pipeline.model_card import render
 
     out = run_dir / STAGING
     model = model_dir(run_dir)

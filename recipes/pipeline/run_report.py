@@ -64,7 +64,7 @@ def _plan(manifest: dict[str, Any]) -> str:
 
 
 def _config(run_dir: Path) -> str:
-    from recipes.model_card import _get, base_license, run_config
+    from recipes.pipeline.model_card import _get, base_license, run_config
 
     cfg = run_config(run_dir)
     base = str(_get(cfg, "model.path", "-"))
