@@ -4,6 +4,7 @@ prediction. Never raises: any failure is a wrong answer with the reason recorded
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ __all__ = ["Verdict", "extract_answer", "grade", "grade_answer"]
 log = logging.getLogger(__name__)
 
 MAX_PRED_CHARS = 1000
+# a Latin letter outside LaTeX commands and unit words: a variable (``2x``), so no plain value
+_VARIABLE_RE = re.compile(r"(?<![\\A-Za-z])(?!(?:mathrm|text|textbf|circ|pi|sqrt|frac|dfrac|cdot|times|mm|cm|km|kg|m|"
+                          r"square|units?|degrees?)\b)[A-Za-z]+")
 _NULL_GOLDS = {"", "none", "null", "nan", "n/a", "undefined"}
 
 
@@ -79,6 +83,16 @@ def _same_text(a: str, b: str) -> bool:
     return bool(a.strip()) and a.strip().lower() == b.strip().lower()
 
 
+def _values_differ(content: str, option: str) -> bool:
+    """The text written after a letter and the letter's option are both values and differ (``(D) 120°`` where
+    D is 108°, ``(C) 96 m^2`` where C is 144 m², MATH-V); words, times or placeholders ("another value")
+    decide nothing."""
+    if not all(re.search(r"\d", x) and not _VARIABLE_RE.search(x) for x in (content, option)):
+        return False  # MATH-V's letters-only options ("E"), placeholders, expressions in variables
+    ok, why = equivalent(content, option, symbolic=False)
+    return not ok and why in ("number", "numeric")
+
+
 def _out_of_range_letter(pred: str, n: int | None) -> bool:
     """A bare capital letter beyond the options (``E`` among three): a letter, never an option's text
     (We-Math "E" among "A. E; B. F; C. G" is wrong, as the official script reads it)."""
@@ -119,7 +133,7 @@ def _grade_choice(pred: str, gold_letter: str, gold_content: str | None, options
         if content and options and idx < len(options):
             named_ok = bool(_find_option(content, [options[idx]], deadline))
             others = [i for i in _find_option(content, options, deadline) if i != idx]
-            if not named_ok and others:
+            if not named_ok and (others or _values_differ(content, options[idx])):
                 return Verdict(False, pred, "choice_letter_content_conflict", gold_letter, letter)
         gold_idx = LETTERS.index(gold_letter)
         if letter != gold_letter and options and max(idx, gold_idx) < len(options) and _same_text(
