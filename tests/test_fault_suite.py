@@ -150,3 +150,31 @@ def test_a_second_runner_on_the_same_run_is_refused_in_one_line(tmp_path):
     log = (tmp_path / "runner.log").read_text()
     assert f"error: {tmp_path / 'tiny'} is in use by another runner (pid {os.getpid()}" in log
     assert not (tmp_path / "tiny" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_converter_killed_mid_conversion_resumes_to_the_same_bytes(tmp_path, tiny_world):
+    """`rlcs convert-sft` SIGKILLed after its first chunks: the rerun resumes after the last complete chunk and
+    writes the same file as an uninterrupted conversion."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+    def convert(out: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "recipes.pipeline.cli", "convert-sft", "--out", str(out),
+                                 "--source", "tiny:cold_start", "--model", "tiny:model", "--max-rows", "48",
+                                 "--batch-size", "4", "--num-workers", "1", "--no-progress"],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    state = tmp_path / "killed" / ".train.work" / "state.json"
+    killed = convert(tmp_path / "killed")
+    wait_for(lambda: state.exists() and json.loads(state.read_text())["next_row"] >= 8, 300, killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    done = json.loads(state.read_text())["next_row"]
+    assert 0 < done < 48
+    assert convert(tmp_path / "killed").wait(timeout=600) == 0
+    assert convert(tmp_path / "whole").wait(timeout=600) == 0
+    summary = json.loads((tmp_path / "killed" / "train.summary.json").read_text())
+    assert summary["resumed_at"] == done and summary["rows"] == 48
+    a = (tmp_path / "killed" / "train.jsonl").read_text().replace(str(tmp_path / "killed"), "X")
+    b = (tmp_path / "whole" / "train.jsonl").read_text().replace(str(tmp_path / "whole"), "X")
+    assert a == b

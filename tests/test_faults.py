@@ -123,16 +123,23 @@ def test_a_killed_runner_takes_its_command_and_grandchildren_with_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     runner = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT, str(run_dir)], env=env, start_new_session=True)
     pid_file = run_dir / "grandchild.pid"
-    assert _wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 60)
+    assert _wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 120)
     grandchild = int(pid_file.read_text())
     assert _alive(grandchild)
     with pytest.raises(RunLockedError):  # the runner holds the lock
         RunLock(run_dir).__enter__()
     runner.send_signal(signal.SIGKILL)  # the runner alone, as the OOM killer does
     runner.wait()
-    assert _wait_for(lambda: not _alive(grandchild), 20), "the grandchild outlived its runner"
-    with RunLock(run_dir):  # free again, and no group of the dead runner is left on record
-        assert not list((run_dir / ".children").glob("*"))
+    assert _wait_for(lambda: not _alive(grandchild), 60), "the grandchild outlived its runner"
+
+    def lock_is_free() -> bool:
+        try:
+            with RunLock(run_dir):  # free again, and no group of the dead runner is left on record
+                return not list((run_dir / ".children").glob("*"))
+        except RunLockedError:  # the guard's own exit, on a loaded machine
+            return False
+
+    assert _wait_for(lock_is_free, 60)
 
 
 def test_the_run_lock_refuses_while_an_orphaned_group_runs(tmp_path):
