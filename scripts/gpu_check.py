@@ -182,6 +182,17 @@ def sft_figures(log_text: str) -> dict[str, Any]:
     return {"logged_steps": steps, "deepspeed": banner}
 
 
+def generation_speed(predictions: Path) -> dict[str, Any]:
+    """Completion tokens per second of generation (each row's `gen_seconds` is its share of its batch's time)."""
+    if not predictions.exists():
+        return {}
+    rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
+    tokens = sum(int(r.get("completion_tokens") or 0) for r in rows)
+    seconds = sum(float(r.get("gen_seconds") or 0) for r in rows)
+    return {"items": len(rows), "completion_tokens": tokens, "generation_s": round(seconds, 2),
+            "tokens_per_s": round(tokens / seconds, 1) if seconds else None}
+
+
 def merged_files(path: Path) -> dict[str, int]:
     return {f.name: f.stat().st_size for f in sorted(path.iterdir()) if f.is_file()} if path.is_dir() else {}
 
@@ -205,7 +216,8 @@ def stage_figures(stage: str, run_dir: Path, log_text: str) -> dict[str, Any]:
         return {"dir": str(merged), "files": merged_files(merged if merged.is_dir() else run_dir / "merge")}
     if stage == "eval":
         results = run_dir / "eval" / "results.json"
-        return {"results": json.loads(results.read_text())} if results.exists() else {}
+        out = {"results": json.loads(results.read_text())} if results.exists() else {}
+        return {**out, **generation_speed(run_dir / "eval" / "predictions.jsonl")}
     manifest = run_dir / "manifest.json"
     if manifest.exists():
         return {"outputs": json.loads(manifest.read_text())["stages"].get(stage, {}).get("outputs")}

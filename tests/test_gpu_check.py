@@ -185,3 +185,12 @@ def test_console_scripts_are_written_from_the_sites_entry_points(tmp_path):
     p = subprocess.run([str(tmp_path / "bin" / "swift")], env={**os.environ, "PYTHONPATH": str(site)},
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout == "fake swift ran\n"
+
+
+def test_eval_speed_is_completion_tokens_over_generation_seconds(tmp_path):
+    rows = [{"completion_tokens": 30, "gen_seconds": 0.5}, {"completion_tokens": 10, "gen_seconds": 0.5},
+            {"completion_tokens": 20, "gen_seconds": 1.0}]
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert gpu_check.generation_speed(tmp_path / "predictions.jsonl") == {
+        "items": 3, "completion_tokens": 60, "generation_s": 2.0, "tokens_per_s": 30.0}
+    assert gpu_check.generation_speed(tmp_path / "missing.jsonl") == {}

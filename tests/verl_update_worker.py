@@ -172,21 +172,7 @@ def main() -> None:
     dataset, batch = first_batch(config)
     n = int(config.actor_rollout_ref.rollout.n)
     batch.non_tensor_batch["uid"] = np.array([f"p{i}" for i in range(len(batch))], dtype=object)
-    import time
-
-    t = time.monotonic()
-    cache = os.environ.get("RLCS_UPDATE_GEN_CACHE")  # development only: reuse a rollout
-    if cache and Path(cache).exists():
-        import pickle
-
-        gen = pickle.loads(Path(cache).read_bytes())
-    else:
-        gen = rollout(config, dataset, batch, args.seed)
-        if cache:
-            import pickle
-
-            Path(cache).write_bytes(pickle.dumps(gen))
-    print(f"rollout {time.monotonic() - t:.1f} s", flush=True)
+    gen = rollout(config, dataset, batch, args.seed)
     batch = batch.repeat(repeat_times=n, interleave=True).union(gen)  # as RayPPOTrainer.fit
     batch.meta_info["temperature"] = config.actor_rollout_ref.rollout.temperature
     batch.meta_info["global_token_num"] = torch.sum(batch.batch["attention_mask"], dim=-1).tolist()
