@@ -48,7 +48,7 @@ COMMANDS: dict[str, Command] = {
     "check-verl": Command("GRPO.verl_check:main",
                           "check a recipe's GRPO overrides with verl's own config code, on this CPU"),
     "tiny-world": Command("recipes.tiny_world.cli:main",
-                          "build (or reuse) the offline tiny Qwen2.5-VL and synthetic datasets; print where"),
+                          "build (or reuse) the offline tiny models (Qwen2.5-VL, Qwen3-VL) and synthetic datasets"),
 }
 
 

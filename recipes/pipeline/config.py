@@ -35,9 +35,10 @@ class ModelConfig:
     """The base model that stage 1 starts from."""
 
     path: str = sft_paper("model.path")
-    """Hub id, local directory, or `tiny:model` for the offline tiny Qwen2.5-VL."""
+    """Hub id, local directory, or `tiny:model` / `tiny:qwen3_vl` for the offline tiny Qwen2.5-VL / Qwen3-VL.
+    Its family (recipes/families.py) decides the template, image tokens and pixel factor the stages use."""
     template: str = sft_paper("model.template")
-    """ms-swift template / model type."""
+    """ms-swift template; must be the model family's (recipes/families.py), checked before SFT and GRPO."""
     torch_dtype: str = sft_paper("model.torch_dtype")
     """Training dtype (`float32` on CPU)."""
 
