@@ -165,15 +165,17 @@ QWEN3_5 = Family(
     },
     thinking="one checkpoint per size, thinking on by default: no Instruct row to pick",
     missing=(
-        "no dense Instruct checkpoint: every size is a hybrid thinking model (ms-swift 4.6 registers `qwen3_5` "
-        "with is_thinking=True), so the recipe would need `enable_thinking=false` threaded through ms-swift "
-        "(`--enable_thinking`), verl (`data.apply_chat_template_kwargs`) and our evaluation's chat-template calls",
-        "a new vocabulary (248,320 rows; image pad 248056): the tiny world's tokenizer and its id checks are "
-        "Qwen2-vocabulary only",
-        "gated-delta-net layers: verl 0.9.1's fast path and ms-swift's packing need flash-linear-attention "
-        "(`fla`, not in the stack); transformers falls back to a slow torch loop",
-        "vLLM 0.24 is not installed on the CPU machine: whether its model registry has "
-        "Qwen3_5ForConditionalGeneration is unchecked here",
+        "every Qwen3.5 checkpoint is a hybrid thinking model (ms-swift 4.6 registers `qwen3_5` with is_thinking=True, "
+        "its template opens `<think>`): a recipe of the paper's kind needs `enable_thinking=false` passed to ms-swift "
+        "(`--enable_thinking`), verl (`data.apply_chat_template_kwargs`), our evaluation and prompt counter; "
+        "not wired here (ours, not upstream's)",
+        "a new vocabulary (248,320 rows; `<|image_pad|>` 248056): the tiny world's tokenizer builds Qwen2's layout "
+        "(151,936 rows) only, so there is no tiny Qwen3.5 to run the pipeline on a CPU (ours)",
+        "flash-linear-attention (`fla`) is not in the stack: ms-swift 4.6 refuses Qwen3.5 packing / padding-free "
+        "with several sequences without it (swift/model/models/qwen.py `_get_linear_attention_kernels`); "
+        "transformers 5.9 and verl 0.9.1 fall back to torch loops for the gated-delta-net layers (slow)",
+        "vLLM 0.24 is not installed on the CPU machine, so its Qwen3.5 support is unchecked here (verl 0.9.1 "
+        "imports `vllm.model_executor.models.qwen3_5` inside a try, i.e. only where it exists)",
     ),
 )
 
@@ -211,7 +213,7 @@ def get_family(name: str) -> Family:
 
 def _supported(family: Family, ref: str) -> Family:
     if family.missing:
-        raise FamilyError(f"{ref}: {family.label} is not supported by the installed stack yet: "
+        raise FamilyError(f"{ref}: {family.label} is not supported yet: "
                           f"{family.missing[0]} (recipes/families.py lists the rest)")
     return family
 

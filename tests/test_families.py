@@ -47,7 +47,7 @@ def test_pixel_factors_are_the_families_patch_times_merge():
 @pytest.mark.parametrize(("ref", "match"), [
     ("Qwen/Qwen3-VL-8B-Thinking", "Thinking variants are refused"),
     ("Qwen/Qwen3-VL-30B-A3B-Instruct", "mixture-of-experts"),
-    ("Qwen/Qwen3.5-9B", "Qwen3.5 is not supported by the installed stack yet"),
+    ("Qwen/Qwen3.5-9B", "Qwen3.5 is not supported yet"),
 ])
 def test_thinking_moe_and_unsupported_rows_are_refused_in_one_line(ref, match):
     with pytest.raises(FamilyError, match=match) as err:
@@ -112,6 +112,9 @@ def test_tiny_qwen3_vl_recipe_keeps_the_tiny_token_budget():
     assert ours.data.max_pixels == QWEN3_VL.same_budget(tiny.data.max_pixels, QWEN2_5_VL)
     assert ours.eval.max_pixels == QWEN3_VL.same_budget(tiny.eval.max_pixels, QWEN2_5_VL)
     assert ours.sft == tiny.sft and ours.grpo == tiny.grpo and ours.eval.sources == tiny.eval.sources
+    gpu, gpu_ours = compose("tiny_gpu"), compose("tiny_gpu_qwen3_vl")  # the one-GPU recipe, same way
+    assert gpu_ours.model.path == QWEN3_VL.tiny and gpu_ours.grpo == gpu.grpo
+    assert (gpu_ours.data.max_pixels, gpu_ours.eval.max_pixels) == (ours.data.max_pixels, ours.eval.max_pixels)
 
 
 # --------------------------------------------------------------------------- stages read the table
