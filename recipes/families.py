@@ -187,6 +187,7 @@ RECIPE_DIFFERENCES: dict[str, str] = {
     "image-token budget (same sequence length and memory per image), not the same pixels",
     "data.min_pixels": "342,392 = 262,144 x (32/28)^2 rounded down: the paper's floor as tokens (334 tokens), "
     "not 262,144 pixels (256 Qwen3-VL tokens)",
+    "eval.preset": "`paper_qwen3_vl`: the paper's protocol with its pixel limits as tokens (below)",
     "eval.max_pixels": "1,310,720 = 1280 x 32 x 32: the protocol's 1280 x 28 x 28 as tokens",
     "eval.min_pixels": "65,536 = 256 x 256: the protocol's 224 x 224 as tokens (64 tokens)",
 }

@@ -106,6 +106,15 @@ def test_qwen3_vl_recipes_differ_from_the_papers_only_where_named(recipe):
     assert ours["data.min_pixels"] == QWEN3_VL.same_budget(int(paper["data.min_pixels"]), QWEN2_5_VL)
 
 
+def test_the_qwen3_vl_eval_preset_is_the_papers_protocol_at_qwen3_vls_pixel_factor():
+    from recipes.pipeline.compose import compose_eval
+
+    paper, ours = (OmegaConf.to_container(compose_eval(p), resolve=True) for p in ("paper", "paper_qwen3_vl"))
+    assert {k for k in paper if paper[k] != ours[k]} == {"preset", "max_pixels", "min_pixels"}
+    assert (ours["max_pixels"], ours["min_pixels"]) == tuple(
+        QWEN3_VL.same_budget(paper[k], QWEN2_5_VL) for k in ("max_pixels", "min_pixels"))
+
+
 def test_tiny_qwen3_vl_recipe_keeps_the_tiny_token_budget():
     tiny, ours = compose("tiny"), compose("tiny_qwen3_vl")
     assert ours.model.path == QWEN3_VL.tiny and ours.model.template == "qwen3_vl"
