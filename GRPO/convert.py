@@ -14,8 +14,9 @@ verl has no data-level pixel limits: qwen_vl_utils reads `max_pixels` / `min_pix
 dict, so the paper's limits travel with the images. `options` are parsed with reward_fns' own parser,
 so the reward sees exactly what the converter saw. The machinery is recipes/data/.
 
-Without a system message, Qwen's chat template inserts its default one (`TEMPLATE_DEFAULT_SYSTEM`), so
-prompt lengths are counted with that text: the count is the length verl will see.
+Without a system message, Qwen2.5-VL's chat template inserts its default one (`TEMPLATE_DEFAULT_SYSTEM`) and
+Qwen3-VL's inserts none (recipes/families.py `default_system`), so prompt lengths are counted with what the
+model's template writes: the count is the length verl will see.
 """
 
 from __future__ import annotations
@@ -27,11 +28,19 @@ from typing import Any
 from recipes.data.engine import BATCH_SIZE, Job, run_job
 from recipes.data.reader import SourceSpec
 from recipes.data.rows import RowSettings, prepare_row
+from recipes.families import QWEN2_5_VL, family_or_none
 from reward_fns.choices import parse_options
 
 ROW_GROUP_ROWS = 256
-TEMPLATE_DEFAULT_SYSTEM = "You are a helpful assistant."
+TEMPLATE_DEFAULT_SYSTEM = QWEN2_5_VL.default_system
 """The system message Qwen2.5-VL's chat template adds when a conversation has none."""
+
+
+def template_default_system(model_path: str | None) -> str | None:
+    """The system message the model family's chat template writes when a conversation has none (Qwen2.5-VL's
+    when the family is unknown)."""
+    fam = family_or_none(model_path)
+    return fam.default_system if fam else TEMPLATE_DEFAULT_SYSTEM
 
 
 def schema() -> Any:
@@ -101,7 +110,8 @@ def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: st
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     system = settings.system_prompt
-    settings = replace(settings, system_prompt=TEMPLATE_DEFAULT_SYSTEM if system is None else system,
+    default = template_default_system(settings.model_path)
+    settings = replace(settings, system_prompt=default if system is None else system,
                        extra={"system_message": system is not None})
     job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name=name, suffix=".parquet",
               row_fn=rl_row, writer=ParquetChunks(), settings=settings, batch_size=batch_size, overwrite=overwrite,

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
 from recipes.data.rows import RowSettings
+from recipes.families import family_or_none
 from recipes.hub import Source
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 
@@ -28,8 +29,11 @@ def rl_prompt_shape(cfg: DictConfig) -> str:
     """One line for the plan saying how prompts are built."""
     system = rl_system_prompt(cfg)
     if system is None:
-        return ("the raw problem as one user turn, no system message of its own (the reference; Qwen's "
-                "template adds its default); data.rl_system_prompt=true adds SFT's system prompt")
+        fam = family_or_none(str(cfg.model.path))
+        default = (f"{fam.label}'s template adds none" if fam and fam.default_system is None
+                   else "Qwen's template adds its default")
+        return (f"the raw problem as one user turn, no system message of its own (the reference; {default}); "
+                "data.rl_system_prompt=true adds SFT's system prompt")
     return f"system message {system!r} + the problem as the user turn (data.rl_system_prompt=true)"
 
 

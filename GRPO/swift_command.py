@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from GRPO.swift_flags import SwiftConfigError, dtype_flags, flag_values, micro_batch, on_cpu
 from recipes import tracking
+from recipes.families import FamilyError, swift_model_type_flags
 from recipes.ms_swift import flag_value, swift_executable, torchrun_env
 from recipes.stage import Command
 
@@ -49,7 +50,7 @@ FIXED: dict[str, Any] = {
 }
 """Flags that do not depend on the config: verl's parquet columns, full training, resumable checkpoints."""
 
-MANAGED = {"model", "template", "dataset", "val_dataset", "output_dir", "external_plugins",
+MANAGED = {"model", "model_type", "template", "dataset", "val_dataset", "output_dir", "external_plugins",
            "resume_from_checkpoint", "ref_model", "torch_dtype", "bf16", "fp16", "dataset_num_proc", "dataloader_num_workers"}
 """Flags the stage sets from paths, model and data config (an extra_overrides key may not repeat them)."""
 
@@ -89,9 +90,15 @@ def environment(cfg: DictConfig) -> dict[str, str]:
 
 def swift_command(cfg: DictConfig, paths: SwiftPaths) -> Command:
     """The `swift rlhf --rlhf_type grpo` command for the composed recipe `cfg` and the run's paths."""
+    try:
+        model_type = swift_model_type_flags(str(cfg.model.path), str(cfg.model.template))
+    except FamilyError as err:
+        raise SwiftConfigError(str(err)) from None
     flags: dict[str, Any] = dict(FIXED)
     flags.update({"model": paths.model, "template": cfg.model.template, "dataset": paths.train_file,
                   "output_dir": paths.output_dir, "external_plugins": str(plugin_file())})
+    if model_type:
+        flags["model_type"] = model_type[1]
     flags.update(dtype_flags(cfg))
     flags.update(flag_values(cfg))
     flags["dataset_num_proc"] = int(cfg.data.num_workers)

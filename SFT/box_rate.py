@@ -63,12 +63,12 @@ def measure(model_dir: str | Path, jsonl: str | Path, limit: int | None = None, 
     """Greedy-generate on the prompts of `jsonl` with the model in `model_dir`; count closed boxes."""
     import torch
     from PIL import Image
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     torch.manual_seed(0)
     kwargs = {"max_pixels": max_pixels} if max_pixels else {}
     processor = AutoProcessor.from_pretrained(str(model_dir), **kwargs)
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32).eval()
     rows = read_prompts(jsonl, limit)
     boxed, samples, t0 = 0, [], time.perf_counter()
     for i, row in enumerate(rows, 1):

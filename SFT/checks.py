@@ -29,7 +29,8 @@ def check_model_dir(path: str | Path) -> None:
     if missing:
         raise SFTInputError(
             f"model {path} cannot be trained on images: missing {', '.join(missing)}; point model.path at a "
-            "full Qwen2.5-VL checkpoint (model, tokenizer and processor), e.g. Qwen/Qwen2.5-VL-7B-Instruct"
+            "full checkpoint of a family in recipes/families.py (model, tokenizer and processor), e.g. "
+            "Qwen/Qwen2.5-VL-7B-Instruct"
         )
     from recipes.weights import WeightsError, check_weights_dir
 

@@ -23,7 +23,7 @@ from typing import Any
 from recipes.atomic import atomic_write_bytes
 from recipes.data.engine import BATCH_SIZE, Job, run_job
 from recipes.data.errors import RowReject
-from recipes.data.qwen_vl import QWEN_MIN_PIXELS
+from recipes.data.qwen_vl import min_pixels_floor
 from recipes.data.reader import SourceSpec
 from recipes.data.rows import RowSettings, prepare_row
 
@@ -32,8 +32,9 @@ IMAGES_DIR = "images"
 
 def sft_settings(data: Any, model_path: str | None, **changes: Any) -> RowSettings:
     """RowSettings for ms-swift rows from `cfg.data` (see `RowSettings.from_data`). ms-swift gets only
-    MAX_PIXELS, so images are checked against qwen_vl_utils' own floor, not `data.min_pixels`."""
-    return RowSettings.from_data(data, model_path, **{"min_pixels": QWEN_MIN_PIXELS, **changes})
+    MAX_PIXELS, so images are checked against qwen_vl_utils' own floor for the model's family, not
+    `data.min_pixels`."""
+    return RowSettings.from_data(data, model_path, **{"min_pixels": min_pixels_floor(model_path), **changes})
 
 
 def sft_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -> str:

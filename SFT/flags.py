@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from recipes import tracking
+from recipes.families import FamilyError, swift_model_type_flags
 from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
 from recipes.stage import Command
 
@@ -47,6 +48,7 @@ class SFTPaths:
 
 MANAGED_BY_RECIPE = {
     "model": "model.path", "template": "model.template", "torch_dtype": "model.torch_dtype",
+    "model_type": "model.path's family (recipes/families.py)",
     "dataset": "sft_data stage", "system": "data.system_prompt", "output_dir": "runs/<run>/sft",
     "add_version": "the stage (always false)", "resume_from_checkpoint": "the stage (automatic resume)",
     "resume_only_model": "the stage (sft.resume_weights_only)", "gradient_checkpointing_kwargs":
@@ -122,8 +124,12 @@ def check_extra_args(extra: dict[str, Any]) -> None:
 def swift_args(cfg: DictConfig, paths: SFTPaths) -> list[str]:
     """The `swift sft` arguments (without the executable) for a composed recipe."""
     sft, model, cluster = cfg.sft, cfg.model, cfg.cluster
+    try:
+        model_type = swift_model_type_flags(str(model.path), str(model.template), paths.model)
+    except FamilyError as err:
+        raise SFTConfigError(str(err)) from None
     args: list[str] = [
-        "--model", paths.resume_from or paths.model, "--template", str(model.template), "--check_model", "false",
+        "--model", paths.resume_from or paths.model, "--template", str(model.template), *model_type, "--check_model", "false",
         "--torch_dtype", str(model.torch_dtype), "--dataset", paths.dataset, "--system", paths.system_file,
         "--output_dir", paths.output_dir, "--add_version", "false",
     ]

@@ -49,8 +49,10 @@ def resolve(source: Source, cache_dir: str | None = None, offline: bool = False)
             return world.model
         if name == "model_gpu" and world.model_gpu is not None:
             return world.model_gpu
+        if name in world.models:
+            return world.models[name]
         if name not in world.datasets:
-            raise SourceError(f"{ref!r}: the tiny world has no {name!r}; it has model, model_gpu, "
+            raise SourceError(f"{ref!r}: the tiny world has no {name!r}; it has {', '.join(world.models)}, "
                               f"{', '.join(world.datasets)}")
         return world.datasets[name]
     path = Path(ref).expanduser()

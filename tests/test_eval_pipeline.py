@@ -55,7 +55,7 @@ def test_eval_presets_compose_like_recipes():
     assert ecfg.limit == 3 and ecfg.sources.mathvision.split == "testmini" and ecfg.preset == "tiny"
     with pytest.raises(ValueError, match=r"eval preset 'tiny'.*no_such_key"):
         compose_eval("tiny", ["no_such_key=1"])
-    with pytest.raises(ValueError, match="unknown eval preset 'nope'; available: paper, tiny, train_prompt"):
+    with pytest.raises(ValueError, match="unknown eval preset 'nope'; available: paper, paper_qwen3_vl, tiny, train_prompt"):
         compose_eval("nope")
 
 

@@ -1,5 +1,6 @@
 """The paper's GRPO overrides through verl 0.9.1's own objects on a CPU: Hydra config + checks,
-RLHFDataset with the processor, and our reward loaded and scored by verl's reward manager."""
+RLHFDataset with the processor, and our reward loaded and scored by verl's reward manager; for each model
+family (recipes/families.py): the paper's recipe on the tiny Qwen2.5-VL, qwen3_vl_8b on the tiny Qwen3-VL."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from PIL import Image
 
 from GRPO.verl_check import VerlConfigError, check_overrides
 from GRPO.verl_overrides import verl_overrides
+from recipes.families import QWEN2_5_VL, QWEN3_VL
 from recipes.pipeline.compose import compose
 from recipes.pipeline.config import SYSTEM_PROMPT
 
 from helpers.verl_objects import load_reward, load_rl_dataset, model_config, prompt_inputs, score_texts
 
 pytestmark = pytest.mark.slow  # ~30 s to import verl and compose its config once
-IMAGE_PAD_ID = 151655  # Qwen2.5-VL <|image_pad|>
+IMAGE_PAD_ID = 151655  # <|image_pad|> of Qwen2.5-VL and Qwen3-VL (recipes/families.py)
+FAMILY_RECIPES = [pytest.param((QWEN2_5_VL, "qwen2_5_vl_7b"), id="qwen2_5_vl"),
+                  pytest.param((QWEN3_VL, "qwen3_vl_8b"), id="qwen3_vl")]
+"""(family, the recipe whose overrides are checked on the family's tiny model)."""
 ROWS = [("What is 2 + 3?", "5"), ("How many sides has a triangle?", "3"), ("Area of a 2 by 4 rectangle?", "8")]
 
 
@@ -46,18 +51,22 @@ def _write_parquet(path, max_pixels: int, min_pixels: int) -> list[dict]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def setup(tiny_world, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("verl")
-    cfg = compose("qwen2_5_vl_7b", [])
+@pytest.fixture(scope="module", params=FAMILY_RECIPES)
+def setup(request, tiny_world, tmp_path_factory):
+    family, recipe = request.param
+    assert family.image_token_id == IMAGE_PAD_ID
+    tmp = tmp_path_factory.mktemp(f"verl_{family.name}")
+    cfg = compose(recipe, [])
     rows = _write_parquet(tmp / "train.parquet", cfg.data.max_pixels, cfg.data.min_pixels)
-    overrides = verl_overrides(cfg, model_path=str(tiny_world.model), train_files=str(tmp / "train.parquet"),
+    model = tiny_world.models[family.tiny.split(":", 1)[1]]
+    overrides = verl_overrides(cfg, model_path=str(model), train_files=str(tmp / "train.parquet"),
                                val_files=str(tmp / "train.parquet"), checkpoint_dir=str(tmp / "ckpt"))
-    return cfg, overrides, check_overrides(overrides), rows, tmp
+    return cfg, overrides, check_overrides(overrides), rows, tmp, family, model
 
 
 def test_paper_overrides_pass_verls_checks(setup):
-    _, _, config, _, _ = setup
+    _, _, config, _, _, _, model_dir = setup
+    assert config.actor_rollout_ref.model.path == str(model_dir)
     actor, rollout = config.actor_rollout_ref.actor, config.actor_rollout_ref.rollout
     assert config.algorithm.adv_estimator == "grpo" and config.trainer.use_v1 is False
     assert (actor.use_kl_loss, actor.kl_loss_type, actor.kl_loss_coef) == (True, "low_var_kl", 0.01)
@@ -74,7 +83,7 @@ def test_paper_overrides_pass_verls_checks(setup):
 
 
 def test_unknown_key_fails_before_any_gpu(setup):
-    _, overrides, _, _, _ = setup
+    _, overrides, _, _, _, _, _ = setup
     with pytest.raises(VerlConfigError, match=r"actor_rollout_ref\.actor\.kl_coef"):
         check_overrides([*overrides, "actor_rollout_ref.actor.kl_coef=0.01"])  # EasyR1's name, not verl's
 
@@ -88,8 +97,9 @@ def test_inconsistent_batches_fail_verls_own_check(tiny_world, tmp_path):
 
 
 def test_rl_parquet_loads_through_rlhf_dataset_with_processor(setup):
-    _, _, config, rows, tmp = setup
+    _, _, config, rows, tmp, family, _ = setup
     model = model_config(config)
+    assert type(model.processor).__name__ == family.processor
     assert model.processor is not None
     dataset = load_rl_dataset(config, str(tmp / "train.parquet"), model.tokenizer, model.processor)
     assert len(dataset) == len(rows)
@@ -104,12 +114,13 @@ def test_rl_parquet_loads_through_rlhf_dataset_with_processor(setup):
     n_pad = int((inputs["input_ids"][0] == IMAGE_PAD_ID).sum())
     assert grid.shape[0] == 1 and n_pad == int(grid.prod()) // merge**2 > 0  # one image, features == tokens
     patch = model.processor.image_processor.patch_size
+    assert (patch, merge) == (family.patch_size, family.merge_size)
     pixels = int(grid[0, 1] * grid[0, 2]) * patch**2
     assert pixels >= setup[0].data.min_pixels  # the 84x56 image was scaled up to the paper's pixel floor
 
 
 def test_reward_loaded_and_scored_by_verls_reward_manager(setup):
-    _, _, config, rows, _ = setup
+    _, _, config, rows, _, _, _ = setup
     tokenizer = model_config(config).tokenizer
     manager = load_reward(config, tokenizer)
     responses = ["2 + 3 makes \\boxed{5}", "A triangle has \\boxed{4} sides", "no box here: 8"]
@@ -125,10 +136,12 @@ def test_converter_output_trains_through_verls_dataset_and_reward(setup, tiny_wo
     from recipes.data.rows import RowSettings
     from recipes.pipeline.config import DataConfig
 
-    _, _, config, _, _ = setup
+    _, _, config, _, _, family, model_dir = setup
+    tiny = compose("tiny" if family is QWEN2_5_VL else f"tiny_{family.name}")  # the family's tiny pixel limits
     convert_rl("tiny:rl", str(tiny_world.datasets["rl"]), "train", tmp_path, "train",
-               RowSettings.from_data(DataConfig(), str(tiny_world.model), system_prompt=None, max_pixels=200704,
-                                     min_pixels=3136, max_prompt_length=1024, num_workers=1, max_rows=4),
+               RowSettings.from_data(DataConfig(), str(model_dir), system_prompt=None, max_pixels=tiny.data.max_pixels,
+                                     min_pixels=tiny.data.min_pixels, max_prompt_length=1024, num_workers=1,
+                                     max_rows=4),
                progress=False)
     model = model_config(config)
     dataset = load_rl_dataset(config, str(tmp_path / "train.parquet"), model.tokenizer, model.processor)
@@ -141,6 +154,10 @@ def test_converter_output_trains_through_verls_dataset_and_reward(setup, tiny_wo
         assert inputs["image_grid_thw"].shape[0] == n_images
         assert int((inputs["input_ids"][0] == IMAGE_PAD_ID).sum()) == int(
             inputs["image_grid_thw"].prod(-1).sum()) // model.processor.image_processor.merge_size**2
+        # our counted prompt length is verl's, with the template's own default system message (or none)
+        assert inputs["input_ids"].shape[1] == item["extra_info"]["prompt_tokens"], f"row {i}"
+        text = model.tokenizer.decode(inputs["input_ids"][0])
+        assert ("You are a helpful assistant." in text) == (family.default_system is not None)
     rows = pq.read_table(tmp_path / "train.parquet").to_pylist()
     manager = load_reward(config, model.tokenizer)
     gold = [f"so the answer is \\boxed{{{r['reward_model']['ground_truth']}}}" for r in rows]

@@ -4,6 +4,7 @@ Checks, per layout (world size 1 with plain tensors, FSDP2 and FSDP1 on 2 and 4 
 - default dtype: every tensor bit-identical to the unsharded state dict the shards came from,
   the model loads with ``from_pretrained`` and greedily generates the same tokens as the unsharded model;
 - ``--dtype bf16``: every tensor bit-identical to ``verl.model_merger``'s output on the same checkpoint.
+The tiny Qwen3-VL (recipes/families.py) goes through the same checks on two layouts (`test_merge_qwen3_vl`).
 """
 
 from __future__ import annotations
@@ -65,10 +66,22 @@ def verl_merge(actor: Path, out: Path) -> None:
 
 @pytest.mark.parametrize(("world", "fsdp"), LAYOUTS)
 def test_merge_matches_unsharded_and_verl(world, fsdp, model_dir, tmp_path_factory, tmp_path):
+    check_merge(world, fsdp, model_dir, tmp_path_factory.getbasetemp() / f"ckpt_w{world}_f{fsdp}", tmp_path)
+
+
+@pytest.mark.parametrize(("world", "fsdp"), [pytest.param(1, 0, id="w1-plain"),
+                                             pytest.param(2, 2, id="w2-fsdp2", marks=pytest.mark.slow)])
+def test_merge_qwen3_vl(world, fsdp, tiny_world, tmp_path_factory, tmp_path):
+    """verl's checkpoint of the tiny Qwen3-VL (deepstack mergers, names saved as in memory) merges exactly."""
+    root = tmp_path_factory.getbasetemp() / f"ckpt_qwen3_vl_w{world}_f{fsdp}"
+    check_merge(world, fsdp, tiny_world.models["qwen3_vl"], root, tmp_path)
+
+
+def check_merge(world: int, fsdp: int, model_dir: Path, root: Path, tmp_path: Path) -> None:
+    """Shard `model_dir` with verl's checkpoint manager, merge it, and compare (module docstring)."""
     import transformers
     from transformers import AutoConfig
 
-    root = tmp_path_factory.getbasetemp() / f"ckpt_w{world}_f{fsdp}"
     actor = build_checkpoint(model_dir, root, world, fsdp)
     full = torch.load(root / "ref" / "full_state.pt")
 

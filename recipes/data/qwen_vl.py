@@ -1,5 +1,6 @@
-"""Qwen2.5-VL's geometry and prompts: its image resize (`smart_resize`), prompt-token counting
-(`PromptCounter`) and `<image>`-tagged text as typed chat parts."""
+"""Qwen-VL geometry and prompts: the image resize (`smart_resize`, at the family's patch x merge factor),
+prompt-token counting (`PromptCounter`, from the model dir's own processor config and chat template) and
+`<image>`-tagged text as typed chat parts."""
 
 from __future__ import annotations
 
@@ -11,17 +12,28 @@ from typing import Any
 from recipes.data.errors import RowReject
 
 IMAGE_TAG = "<image>"
-QWEN_MIN_PIXELS = 4 * 28 * 28
-"""qwen_vl_utils' default image floor (IMAGE_MIN_TOKEN_NUM 4 x 28 x 28), what ms-swift uses without MIN_PIXELS."""
+QWEN_MIN_TOKENS = 4
+"""qwen_vl_utils' default image floor in tokens (IMAGE_MIN_TOKEN_NUM), what ms-swift uses without MIN_PIXELS."""
+QWEN_MIN_PIXELS = QWEN_MIN_TOKENS * 28 * 28
+"""That floor in pixels for Qwen2.5-VL (4 x 28 x 28); `min_pixels_floor` gives any family's."""
 MAX_ASPECT_RATIO = 200
 """qwen_vl_utils' smart_resize raises beyond this aspect ratio."""
+
+
+def min_pixels_floor(model_path: str | None) -> int:
+    """qwen_vl_utils' image floor for the model's family (4 tokens: 3,136 pixels for Qwen2.5-VL, 4,096 for
+    Qwen3-VL); Qwen2.5-VL's when the family is unknown."""
+    from recipes.families import family_or_none
+
+    fam = family_or_none(model_path)
+    return fam.pixels(QWEN_MIN_TOKENS) if fam else QWEN_MIN_PIXELS
 
 
 def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
     """The size Qwen2.5-VL's preprocessing gives an image (qwen_vl_utils / transformers `smart_resize`)."""
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
         raise RowReject(None, f"aspect ratio {max(height, width) / min(height, width):.0f} > {MAX_ASPECT_RATIO} "
-                              f"({width}x{height}): Qwen2.5-VL's resize rejects it")
+                              f"({width}x{height}): Qwen-VL's resize rejects it")
     h_bar = max(factor, round(height / factor) * factor)
     w_bar = max(factor, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
@@ -36,7 +48,7 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
 
 
 class PromptCounter:
-    """Counts a chat prompt's tokens as Qwen2.5-VL's processor would, image tokens included.
+    """Counts a chat prompt's tokens as the model's processor would, image tokens included.
 
     Torch-free and fast: the model's chat template (jinja), its `tokenizer.json` (tokenizers) and its
     image processor's patch / merge sizes and pixel bounds. tests/test_convert_rl.py checks it against
@@ -78,9 +90,11 @@ class PromptCounter:
         h, w = smart_resize(h, w, factor, self.proc_min, self.proc_max)
         return (h // self.patch) * (w // self.patch) // (self.merge ** 2), (h, w)
 
-    def count(self, system: str, user_text: str, image_tokens: list[int]) -> int:
-        """Tokens of [system, user] + generation prompt, `<image>` tags in `user_text` becoming images."""
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": typed_parts(user_text)}]
+    def count(self, system: str | None, user_text: str, image_tokens: list[int]) -> int:
+        """Tokens of [system, user] + generation prompt, `<image>` tags in `user_text` becoming images; with
+        `system` None, what the chat template writes for a conversation without one (Qwen2.5-VL: its default)."""
+        user = {"role": "user", "content": typed_parts(user_text)}
+        messages = [user] if system is None else [{"role": "system", "content": system}, user]
         text = self.template.render(messages=messages, add_generation_prompt=True)
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         return len(ids) - len(image_tokens) + sum(image_tokens)

@@ -10,6 +10,7 @@ from typing import Any
 from recipes.data.errors import RowReject
 from recipes.data.images import CleanImage, clean_image, image_bytes
 from recipes.data.qwen_vl import IMAGE_TAG, counter_for, smart_resize
+from recipes.families import QWEN2_5_VL
 
 ON_BAD_ROW = ("error", "skip")
 """`error` stops at the first bad row; `skip` writes it to the rejects file and goes on."""
@@ -108,7 +109,7 @@ def prepare_row(row: dict[str, Any], s: RowSettings) -> PreparedRow:
             raise RowReject("images", f"image {k}: {err.reason}") from None
     problem = with_placeholders(problem, len(images))
     counter = counter_for(s.model_path)
-    factor = counter.patch * counter.merge if counter else 28
+    factor = counter.patch * counter.merge if counter else QWEN2_5_VL.factor  # no model dir: the paper's family
     tokens = []
     for k, im in enumerate(images):
         try:

@@ -54,7 +54,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command("recipes.pipeline.run_report:main",
                       "write a run's report as one self-contained HTML page (opens with no server)"),
     "tiny-world": Command("recipes.tiny_world.cli:main",
-                          "build (or reuse) the offline tiny Qwen2.5-VL and synthetic datasets; print where"),
+                          "build (or reuse) the offline tiny models (Qwen2.5-VL, Qwen3-VL) and synthetic datasets"),
 }
 
 

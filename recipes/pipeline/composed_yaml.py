@@ -14,8 +14,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 GENERATED_DIR = Path(__file__).resolve().parents[1] / "generated"
-RECIPES = ("qwen2_5_vl_7b", "qwen2_5_vl_3b")
-"""The recipes written out: the paper's two models."""
+RECIPES = ("qwen2_5_vl_7b", "qwen2_5_vl_3b", "qwen3_vl_8b", "qwen3_vl_4b")
+"""The recipes written out: the paper's two models and the Qwen3-VL pair (recipes/families.py)."""
 COMMAND = "python -m recipes.pipeline.composed_yaml"
 
 

@@ -46,9 +46,10 @@ class ModelConfig:
     """The base model that stage 1 starts from."""
 
     path: str = free(sft_paper("model.path"), "a hub id, a local directory or tiny:<name>; fetched before stage 1")
-    """Hub id, local directory, or `tiny:model` for the offline tiny Qwen2.5-VL."""
-    template: str = free(sft_paper("model.template"), "an ms-swift template name, checked by ms-swift's parser")
-    """ms-swift template / model type."""
+    """Hub id, local directory, or `tiny:model` / `tiny:qwen3_vl` for the offline tiny Qwen2.5-VL / Qwen3-VL.
+    Its family (recipes/families.py) decides the template, image tokens and pixel factor the stages use."""
+    template: str = free(sft_paper("model.template"), "an ms-swift template name, checked by ms-swift's parser and against the family")
+    """ms-swift template; must be the model family's (recipes/families.py), checked before SFT and GRPO."""
     torch_dtype: str = check(sft_paper("model.torch_dtype"), choices=TORCH_DTYPES)
     """Training dtype (`float32` on CPU)."""
 

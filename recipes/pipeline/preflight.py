@@ -29,6 +29,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from recipes import tracking
+from recipes.families import FAMILIES
 from recipes.pipeline.machine import Probe, flash_attn_importable, probe_machine
 from recipes.ray_launch import uses_ray
 from recipes.stage import StageError
@@ -37,10 +38,9 @@ DRIVER_FLOOR = 580
 """Oldest NVIDIA driver series for the CUDA 13 stack (torch 2.11.0+cu130, vLLM 0.24.0)."""
 
 KNOWN_PARAMS: dict[str, float] = {
-    "Qwen/Qwen2.5-VL-7B-Instruct": 8.29e9,
-    "Qwen/Qwen2.5-VL-3B-Instruct": 3.75e9,
+    s.hub_id: s.params for f in FAMILIES.values() for s in f.sizes.values() if s.params is not None
 }
-"""Parameter counts of the paper's base models (config.json of each, ViT included)."""
+"""Parameter counts of the known base models, ViT included (recipes/families.py)."""
 
 GIB = 1 << 30
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"

@@ -1,6 +1,6 @@
-"""Build-on-demand cache of the tiny offline world: a tiny Qwen2.5-VL model plus small local datasets.
+"""Build-on-demand cache of the tiny offline world: tiny models (Qwen2.5-VL, Qwen3-VL) plus small local datasets.
 
-Layout under ``<cache>/tiny-v1/``: ``model/`` (HF model dir), ``datasets/<name>/`` (parquet dirs that
+Layout under ``<cache>/tiny-v1/``: ``model/`` (HF model dir), ``qwen3_vl/`` (the tiny Qwen3-VL), ``datasets/<name>/`` (parquet dirs that
 ``datasets.load_dataset(str(dir), split=...)`` reads) and ``manifest.json``, written last. Each part is
 built in a temp dir and renamed into place (``recipes.atomic.atomic_dir``); an exclusive ``fcntl`` lock
 on ``<cache>/tiny-v1.lock`` serialises concurrent builders. A part is rebuilt only when its recorded
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recipes.atomic import atomic_dir, atomic_write_json
 
-from .registry import DATASET_VERSIONS, MODEL_GPU_VERSION, MODEL_VERSION
+from .registry import DATASET_VERSIONS, MODEL_GPU_VERSION, MODEL_QWEN3_VL_VERSION, MODEL_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class TinyWorld:
     """Dataset name -> local dir loadable with ``datasets.load_dataset(str(dir), split=...)``."""
     model_gpu: Path | None = None
     """The same model at head size 64 (``tiny:model_gpu``, for verl + vLLM on a GPU)."""
+    models: dict[str, Path] = field(default_factory=dict)
+    """Every tiny model by its `tiny:<name>` (model, model_gpu, qwen3_vl); recipes/families.py TINY_MODELS."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,16 @@ def _build_model_gpu(out: Path) -> None:
     build_model_dir(out, seed=SEED, size="gpu")
 
 
+def _build_model_qwen3_vl(out: Path) -> None:
+    from .model import build_model_dir
+
+    build_model_dir(out, seed=SEED, family="qwen3_vl")
+
+
+MODEL_PARTS = ("model", "model_gpu", "qwen3_vl")
+"""The parts that are model dirs (their names are the `tiny:<name>` references)."""
+
+
 def _dataset_builder(name: str) -> Callable[[Path], None]:
     def build(out: Path) -> None:
         from .benchmarks import BENCHMARK_BUILDERS
@@ -84,7 +96,8 @@ def _dataset_builder(name: str) -> Callable[[Path], None]:
 
 
 def _parts() -> list[Part]:
-    parts = [Part("model", MODEL_VERSION, _build_model), Part("model_gpu", MODEL_GPU_VERSION, _build_model_gpu)]
+    parts = [Part("model", MODEL_VERSION, _build_model), Part("model_gpu", MODEL_GPU_VERSION, _build_model_gpu),
+             Part("qwen3_vl", MODEL_QWEN3_VL_VERSION, _build_model_qwen3_vl)]
     for name, version in DATASET_VERSIONS.items():
         parts.append(Part(f"datasets/{name}", version, _dataset_builder(name)))
     return parts
@@ -108,7 +121,8 @@ def _is_current(root: Path, manifest: dict, part: Part) -> bool:
 
 def _world(root: Path, parts: list[Part]) -> TinyWorld:
     datasets = {p.name.split("/", 1)[1]: root / p.name for p in parts if p.name.startswith("datasets/")}
-    return TinyWorld(root=root, model=root / "model", datasets=datasets, model_gpu=root / "model_gpu")
+    return TinyWorld(root=root, model=root / "model", datasets=datasets, model_gpu=root / "model_gpu",
+                     models={name: root / name for name in MODEL_PARTS})
 
 
 def _dir_bytes(path: Path) -> int:

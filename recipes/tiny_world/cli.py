@@ -1,7 +1,7 @@
 """`rlcs tiny-world`: build (or reuse) the tiny offline world and print where its parts are.
 
-The tiny world is a random, tiny Qwen2.5-VL (real Qwen token ids, locally trained tokenizer, processor)
-plus small synthetic datasets shaped like the paper's training sets and benchmarks. It is cached under
+The tiny world is a random, tiny Qwen2.5-VL (real Qwen token ids, locally trained tokenizer, processor), the
+same at head size 64 (`model_gpu`), a tiny Qwen3-VL (`qwen3_vl`; recipes/families.py), plus small synthetic datasets shaped like the paper's training sets and benchmarks. It is cached under
 <cache_dir>/tiny-v1 and reused when complete.
 """
 
@@ -35,10 +35,9 @@ def main(argv: list[str] | None = None, prog: str = "scripts/build_tiny_world.py
     elapsed = time.perf_counter() - t0
     parts = manifest_of(world).get("parts", {})
     print(f"root     {world.root}")
-    entry = parts.get("model", {})
-    print(
-        f"model    {world.model}  {entry.get('bytes', 0) / 1e6:.1f} MB  built in {entry.get('build_seconds')} s"
-    )
+    for name, path in (world.models or {"model": world.model}).items():
+        entry = parts.get(name, {})
+        print(f"{name:<10} {path}  {entry.get('bytes', 0) / 1e6:.1f} MB  built in {entry.get('build_seconds')} s")
     for name, path in world.datasets.items():
         entry = parts.get(f"datasets/{name}", {})
         print(

@@ -9,6 +9,9 @@ MODEL_VERSION = 3
 #: Version of ``model_gpu/``: the same model code at head size 64 (tiny_gpu's verl + vLLM run).
 MODEL_GPU_VERSION = 2
 
+#: Version of ``qwen3_vl/``: the tiny Qwen3-VL (``tiny:qwen3_vl``), head size 64, for the CPU and a GPU.
+MODEL_QWEN3_VL_VERSION = 1
+
 #: Dataset name -> version of its builder's output (bump on any change to what it writes).
 DATASET_VERSIONS: dict[str, int] = {
     "cold_start": 9,

@@ -70,6 +70,45 @@ QWEN2_5_VL_CHAT_TEMPLATE = (
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+#: Qwen3-VL's added tokens after Qwen2.5-VL's (ids 151665..151668, none special), as in Qwen3-VL-8B-Instruct.
+QWEN3_ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
+    ("<tool_response>", False),
+    ("</tool_response>", False),
+    ("<think>", False),
+    ("</think>", False),
+)
+
+#: Qwen3-VL-Instruct's chat template, reduced to what this project renders (system / user / assistant turns of
+#: text and images; no tools). As in the real one: no default system message, content lists or strings, the
+#: same vision placeholders, `add_vision_id` honoured. Written here, not copied.
+QWEN3_VL_CHAT_TEMPLATE = (
+    "{%- set image_count = namespace(value=0) %}{%- set video_count = namespace(value=0) %}"
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\n' }}"
+    "{%- if message['content'] is string %}{{- message['content'] }}"
+    "{%- else %}{%- for content in message['content'] %}"
+    "{%- if message['role'] != 'system' and (content['type'] == 'image' or 'image' in content "
+    "or 'image_url' in content) %}"
+    "{%- set image_count.value = image_count.value + 1 %}"
+    "{%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif message['role'] != 'system' and (content['type'] == 'video' or 'video' in content) %}"
+    "{%- set video_count.value = video_count.value + 1 %}"
+    "{%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif 'text' in content %}{{- content['text'] }}{%- endif %}"
+    "{%- endfor %}{%- endif %}"
+    "{{- '<|im_end|>\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
+)
+
+#: Family -> (added tokens from id 151643 on, chat template) of the tiny world's tokenizer.
+FAMILY_TOKENS: dict[str, tuple[tuple[tuple[str, bool], ...], str]] = {
+    "qwen2_5_vl": (QWEN_ADDED_TOKENS, QWEN2_5_VL_CHAT_TEMPLATE),
+    "qwen3_vl": (QWEN_ADDED_TOKENS + QWEN3_ADDED_TOKENS, QWEN3_VL_CHAT_TEMPLATE),
+}
+
 #: Size of the trained part of the vocabulary (the rest up to 151643 are placeholders).
 TRAINED_VOCAB_SIZE = 8000
 
@@ -293,13 +332,15 @@ def _merges_of(tok: Tokenizer) -> list[tuple[str, str]]:
     return [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
 
 
-def build_hf_tokenizer(seed: int = 0):
-    """Return a ``Qwen2Tokenizer`` with Qwen2.5-VL's added tokens, eos/pad and chat template."""
+def build_hf_tokenizer(seed: int = 0, family: str = "qwen2_5_vl"):
+    """Return a ``Qwen2Tokenizer`` with the family's added tokens (Qwen2.5-VL's; Qwen3-VL adds four), eos/pad
+    and chat template."""
     from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
+    added, chat_template = FAMILY_TOKENS[family]
     raw = build_tokenizer_object(seed)
-    for content, special in QWEN_ADDED_TOKENS:
+    for content, special in added:
         at = AddedToken(content, special=special, normalized=False, lstrip=False, rstrip=False)
         if special:
             raw.add_special_tokens([at])
@@ -315,16 +356,16 @@ def build_hf_tokenizer(seed: int = 0):
         clean_up_tokenization_spaces=False,
         split_special_tokens=False,
         model_max_length=131072,
-        additional_special_tokens=[c for c, s in QWEN_ADDED_TOKENS[1:] if s],
+        additional_special_tokens=[c for c, s in added[1:] if s],
     )
-    hf.chat_template = QWEN2_5_VL_CHAT_TEMPLATE
-    check_special_ids(hf)
+    hf.chat_template = chat_template
+    check_special_ids(hf, added)
     return hf
 
 
-def check_special_ids(tokenizer) -> None:
+def check_special_ids(tokenizer, added: tuple[tuple[str, bool], ...] = QWEN_ADDED_TOKENS) -> None:
     """Raise ``ValueError`` unless every Qwen added token encodes to its real id."""
-    for offset, (content, _special) in enumerate(QWEN_ADDED_TOKENS):
+    for offset, (content, _special) in enumerate(added):
         want = FIRST_SPECIAL_ID + offset
         got = tokenizer.convert_tokens_to_ids(content)
         if got != want:

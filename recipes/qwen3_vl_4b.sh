@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The paper's method on Qwen3-VL-4B (8 GPUs): cold-start SFT -> GRPO -> merge -> eval.
+# Usage: bash recipes/qwen3_vl_4b.sh [key=value ...]   (e.g. dry_run=true, stages=[sft], grpo.rollout_n=5)
+source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+exec "$PY" -m recipes.pipeline qwen3_vl_4b "$@"
