@@ -30,11 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from recipes.atomic import atomic_write_json  # gpu_check.sh puts the repository on PYTHONPATH
 
-from recipes.atomic import atomic_write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RECIPE = "tiny_gpu"
 COMMON = ["model.torch_dtype=bfloat16"]
