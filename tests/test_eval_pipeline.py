@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.backends import Generation, GenerationError, GenSettings
-from evaluation.bench_data import item_from_row
-from evaluation.bench_specs import SPECS
+from evaluation.backends import GenerationError, GenSettings
 from evaluation.config import PAPER_SYSTEM_PROMPT
 from evaluation.generate import generate_predictions, read_predictions
 from evaluation.run import compare_results, evaluate, hub_resolver, rescore, settings_from
 from recipes.pipeline.compose import compose, compose_eval
 from recipes.pipeline.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
 from recipes.pipeline.runner import Runner
+
+from helpers.eval_scripted import Scripted, scripted_items
 
 TINY = ["eval.limit=2", "eval.max_new_tokens=8"]
 
@@ -144,30 +144,8 @@ def test_model_choice_order(tmp_path):
 
 # -- the predictions file protocol -------------------------------------------------------------------
 
-class Scripted:
-    """A backend answering from a table (tests the file protocol, not generation)."""
-
-    name = "scripted"
-
-    def __init__(self, answers: dict[str, str]):
-        self.answers = answers
-        self.calls = 0
-
-    def generate(self, items):
-        self.calls += 1
-        return [Generation(self.answers[it.id], "stop", 10, 5) for it in items]
-
-
-def _items(n: int):
-    from PIL import Image
-
-    img = Image.new("RGB", (28, 28))
-    return [item_from_row(SPECS["mathvision"], {"id": str(i), "question": "q", "options": [],
-                                                "decoded_image": img, "answer": str(i)}, "t") for i in range(n)]
-
-
 def test_predictions_append_resume_and_torn_line(tmp_path):
-    items = _items(5)
+    items = scripted_items(5)
     s = GenSettings(model="m", system_prompt="sys", max_new_tokens=4)
     backend = Scripted({it.id: f"\\boxed{{{it.gold}}}" for it in items})
     path = tmp_path / "predictions.jsonl"
@@ -203,7 +181,7 @@ def test_judge_mode_over_http(tmp_path):
     server = HTTPServer(("127.0.0.1", 0), _judge_handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        items = _items(4)
+        items = scripted_items(4)
         answers = {it.id: f"\\boxed{{{it.gold if i % 2 == 0 else 'x'}}}" for i, it in enumerate(items)}
         path = tmp_path / "predictions.jsonl"
         generate_predictions(items, lambda: Scripted(answers), GenSettings(model="m", system_prompt="s"), path, 4)

@@ -14,39 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.backends import Generation, GenerationError, GenSettings
-from evaluation.bench_data import item_from_row
-from evaluation.bench_specs import SPECS
+from evaluation.backends import GenerationError, GenSettings
 from evaluation.generate import check_complete, generate_predictions, read_predictions
 from recipes.atomic import seal_jsonl_tail
 
-
-class Scripted:
-    """A backend answering from a table (tests the file protocol, not generation)."""
-
-    name = "scripted"
-
-    def __init__(self, answers: dict[str, str]):
-        self.answers = answers
-        self.calls = 0
-
-    def generate(self, items):
-        self.calls += 1
-        return [Generation(self.answers[it.id], "stop", 10, 5) for it in items]
-
-
-def _items(n: int):
-    from PIL import Image
-
-    img = Image.new("RGB", (28, 28))
-    return [item_from_row(SPECS["mathvision"], {"id": str(i), "question": "q", "options": [],
-                                                "decoded_image": img, "answer": str(i)}, "t") for i in range(n)]
-
+from helpers.eval_scripted import Scripted, scripted_items
 
 # -- (3) evaluation never drops a prediction ----------------------------------------------------------------
 
 def test_complete_last_row_without_newline_is_kept_not_cut(tmp_path):
-    items = _items(4)
+    items = scripted_items(4)
     s = GenSettings(model="m", system_prompt="sys", max_new_tokens=4)
     backend = Scripted({it.id: f"\\boxed{{{it.gold}}}" for it in items})
     path = tmp_path / "predictions.jsonl"
@@ -73,7 +50,7 @@ def test_torn_tail_is_cut_and_regenerated(tmp_path):
 
 
 def test_fewer_predictions_than_items_fails_naming_the_file(tmp_path):
-    items = _items(3)
+    items = scripted_items(3)
     s = GenSettings(model="m", system_prompt="sys", max_new_tokens=4)
     path = tmp_path / "predictions.jsonl"
     generate_predictions(items[:2], lambda: Scripted({it.id: "x" for it in items}), s, path, batch_size=2)
