@@ -35,6 +35,8 @@ from recipes.atomic import atomic_write_json  # gpu_check.sh puts the repository
 ROOT = Path(__file__).resolve().parent.parent
 
 RECIPE = "tiny_gpu"
+RECIPES = {"qwen2_5_vl": RECIPE, "qwen3_vl": "tiny_gpu_qwen3_vl"}
+"""`--family`: the tiny GPU recipe of each model family (recipes/families.py)."""
 COMMON = ["model.torch_dtype=bfloat16"]
 """Both runs: bf16 (SFT's mixed precision; grpo's stage hash includes the dtype, so the two agree)."""
 SFT = ["sft.deepspeed=zero2", "sft.gradient_checkpointing=true", "sft.num_train_epochs=1",
@@ -67,10 +69,10 @@ def overrides(stage: str) -> list[str]:
     return COMMON + SFT + (GRPO if stage in ("grpo", "merge", "eval") else [])
 
 
-def pipeline_argv(runs: Path, stages: list[str], dry_run: bool = False) -> list[str]:
-    """`python -m recipes.pipeline tiny_gpu` for `stages` with the proof's overrides."""
+def pipeline_argv(runs: Path, stages: list[str], dry_run: bool = False, recipe: str = RECIPE) -> list[str]:
+    """`python -m recipes.pipeline <recipe>` (tiny_gpu by default) for `stages` with the proof's overrides."""
     extra = sorted({o for s in stages for o in overrides(s)}, key=lambda o: (COMMON + SFT + GRPO).index(o))
-    return [sys.executable, "-m", "recipes.pipeline", RECIPE, f"runs_dir={runs}", f"stages=[{','.join(stages)}]",
+    return [sys.executable, "-m", "recipes.pipeline", recipe, f"runs_dir={runs}", f"stages=[{','.join(stages)}]",
             *extra] + (["dry_run=true"] if dry_run else [])
 
 
@@ -263,13 +265,13 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def forecast(dry_run: bool) -> list[str]:
+def forecast(dry_run: bool, recipe: str = RECIPE) -> list[str]:
     """The cost model's lines for the proof's recipe (recipes/pipeline/cost.py)."""
     try:
         from recipes.pipeline.compose import compose
         from recipes.pipeline.cost import cost_lines, estimate
 
-        cfg = compose(RECIPE, overrides("eval"))
+        cfg = compose(recipe, overrides("eval"))
         return cost_lines(estimate(cfg, ["sft", "grpo", "merge", "eval"]))
     except Exception as err:  # the forecast is a figure; its failure must not stop the proof
         return [f"cost model failed: {type(err).__name__}: {err}"]
@@ -277,13 +279,13 @@ def forecast(dry_run: bool) -> list[str]:
 
 # ---- the run -----------------------------------------------------------------------------------------
 
-def run(out: Path, work: Path, dry_run: bool, only: list[str] | None = None) -> dict[str, Any]:
+def run(out: Path, work: Path, dry_run: bool, only: list[str] | None = None, recipe: str = RECIPE) -> dict[str, Any]:
     """Every stage in order, each under its timeout; the figures so far are written after each one."""
     t0 = time.monotonic()
     runs, logs, pids = work / "runs", work / "logs", work / "stage_pgids.txt"
     runs.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timings_s": {}, "stages": {},
-                               "skipped": {}, "logs": str(logs)}
+                               "skipped": {}, "logs": str(logs), "recipe": recipe}
     save = lambda: atomic_write_json(out, figures)  # noqa: E731
     figures["machine"] = machine()
     gpu = bool(figures["machine"]["gpus"]) and not dry_run
@@ -292,7 +294,7 @@ def run(out: Path, work: Path, dry_run: bool, only: list[str] | None = None) -> 
         figures["timings_s"]["install"] = float(os.environ["RLCS_INSTALL_SECONDS"])
     if os.environ.get("RLCS_SITE") and Path(os.environ["RLCS_SITE"]).is_dir():
         figures["console_scripts"] = len(write_console_scripts(Path(os.environ["RLCS_SITE"]), work / "bin"))
-    figures["forecast"] = forecast(dry_run)
+    figures["forecast"] = forecast(dry_run, recipe)
     for line in figures["forecast"]:
         print(f"[gpu_check] {line}", flush=True)
     save()
@@ -319,10 +321,10 @@ def run(out: Path, work: Path, dry_run: bool, only: list[str] | None = None) -> 
         log = logs / f"{stage.name}.log"
         print(f"[gpu_check] {stage.name} (timeout {stage.timeout_s} s) ...", flush=True)
         with GpuMemorySampler() as mem:
-            result = run_session(pipeline_argv(runs, [stage.name]), log, stage.timeout_s, pids, env)
+            result = run_session(pipeline_argv(runs, [stage.name], recipe=recipe), log, stage.timeout_s, pids, env)
         result["peak_gpu_memory_mib"] = mem.peak_mib
         try:
-            result["figures"] = stage_figures(stage.name, runs / RECIPE, log.read_text(errors="replace"))
+            result["figures"] = stage_figures(stage.name, runs / recipe, log.read_text(errors="replace"))
         except Exception as err:  # a figure, not a failure
             result["figures"] = f"unreadable: {type(err).__name__}: {err}"
         figures["stages"][stage.name] = result
@@ -334,7 +336,7 @@ def run(out: Path, work: Path, dry_run: bool, only: list[str] | None = None) -> 
             break
     if planned and not figures.get("error"):
         log = logs / "plan.log"
-        result = run_session(pipeline_argv(runs, planned, dry_run=True), log, 300, pids, env)
+        result = run_session(pipeline_argv(runs, planned, dry_run=True, recipe=recipe), log, 300, pids, env)
         figures["skipped"] = {s: f"{reason}: planned only (see {log})" for s in planned}
         figures["plan"] = {"exit": result["exit"], "seconds": result["seconds"], "log": str(log)}
         print(tail(log, 200), flush=True)
@@ -349,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/rlcs_gpu_check"), help="runs and logs")
     parser.add_argument("--dry-run", action="store_true", help="CPU stages for real, GPU stages planned")
     parser.add_argument("--stages", default="", help="comma-separated subset (a rerun of what failed)")
+    parser.add_argument("--family", choices=sorted(RECIPES), default="qwen2_5_vl",
+                        help="the model family whose tiny GPU recipe runs (qwen3_vl: tiny_gpu_qwen3_vl)")
     args = parser.parse_args(argv)
     only = [s for s in args.stages.split(",") if s] or None
-    figures = run(args.out.resolve(), args.work.resolve(), args.dry_run, only)
+    figures = run(args.out.resolve(), args.work.resolve(), args.dry_run, only, RECIPES[args.family])
     print(json.dumps({k: figures.get(k) for k in ("timings_s", "skipped", "error")}, indent=2))
     print(f"figures: {args.out}")
     return 1 if figures.get("error") else 0

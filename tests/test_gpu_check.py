@@ -76,7 +76,7 @@ def test_the_json_gets_the_error_and_tail_when_a_stage_times_out(tmp_path, monke
     monkeypatch.setattr(gpu_check, "STAGES", (gpu_check.Stage("sft_data", False, 2),
                                               gpu_check.Stage("rl_data", False, 60)))
     monkeypatch.setattr(gpu_check, "machine", lambda: {"gpus": [], "python": "3"})
-    monkeypatch.setattr(gpu_check, "pipeline_argv", lambda runs, stages, dry_run=False:
+    monkeypatch.setattr(gpu_check, "pipeline_argv", lambda runs, stages, dry_run=False, recipe=gpu_check.RECIPE:
                         [sys.executable, "-c", "print('stuck in', flush=True); import time; time.sleep(60)"])
     out = tmp_path / "gc.json"
     figures = gpu_check.run(out, tmp_path / "work", dry_run=True)
@@ -95,6 +95,19 @@ def test_the_stage_commands_carry_the_proofs_settings(tmp_path):
     assert {"merge.dtype=bf16", "eval.enforce_eager=true", "grpo.max_steps=2", "dry_run=true"} <= set(grpo)
     assert set(sft) & {o for o in grpo if o.startswith("model.")} == {"model.torch_dtype=bfloat16"}
 
+
+
+@pytest.mark.parametrize("family", sorted(gpu_check.RECIPES))
+def test_each_familys_proof_recipe_takes_the_proofs_overrides(family, tmp_path):
+    """`--family qwen3_vl` runs tiny_gpu_qwen3_vl with the same overrides, and the schema accepts them there."""
+    from recipes.pipeline.compose import compose
+    from recipes.pipeline.validate import problems
+
+    recipe = gpu_check.RECIPES[family]
+    argv = gpu_check.pipeline_argv(tmp_path, ["grpo"], recipe=recipe)
+    assert argv[argv.index("recipes.pipeline") + 1] == recipe
+    cfg = compose(recipe, [f"runs_dir={tmp_path}", *gpu_check.overrides("eval")])
+    assert problems(cfg, upstream=False) == []
 
 def test_sft_figures_read_ms_swift_steps_and_the_deepspeed_banner():
     log = ("[2026-12-01 10:00:00] [INFO:swift] DeepSpeed info: version=0.18.9, git-hash=unknown\n"
