@@ -178,3 +178,49 @@ def test_converter_killed_mid_conversion_resumes_to_the_same_bytes(tmp_path, tin
     a = (tmp_path / "killed" / "train.jsonl").read_text().replace(str(tmp_path / "killed"), "X")
     b = (tmp_path / "whole" / "train.jsonl").read_text().replace(str(tmp_path / "whole"), "X")
     assert a == b
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs (root only; skipped where mounting is not allowed), unmounted afterwards."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root and a kernel that allows it")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_fails_in_one_line_and_the_rerun_resumes_to_the_same_bytes(small_tmpfs, tmp_path, tiny_world):
+    """`rlcs convert-sft` into a tmpfs with ~160 KiB free: exit 2 with one line naming the row, the file and
+    ENOSPC (no traceback); with the space freed the rerun resumes after the last complete chunk and writes the
+    same file as a conversion that never ran out of space."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+    def convert(out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "recipes.pipeline.cli", "convert-sft", "--out", str(out),
+                               "--source", "tiny:cold_start", "--model", "tiny:model", "--max-rows", "48",
+                               "--batch-size", "4", "--num-workers", "1", "--no-progress"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    filler = small_tmpfs / "filler"
+    filler.write_bytes(b"\0" * 880_000)  # a whole conversion needs ~240 KiB
+    full = convert(small_tmpfs / "out")
+    assert full.returncode == 2, full.stderr[-2000:]
+    assert "Traceback" not in full.stderr
+    line = [ln for ln in full.stderr.splitlines() if ln.startswith("error:")]
+    assert len(line) == 1 and "No space left on device" in line[0] and str(small_tmpfs / "out") in line[0]
+    assert not (small_tmpfs / "out" / "train.jsonl").exists()  # nothing half-written in the output's place
+
+    filler.unlink()
+    again = convert(small_tmpfs / "out")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert convert(tmp_path / "whole").returncode == 0
+    summary = json.loads((small_tmpfs / "out" / "train.summary.json").read_text())
+    assert summary["rows"] == 48 and 0 < summary["resumed_at"] < 48
+    a = (small_tmpfs / "out" / "train.jsonl").read_text().replace(str(small_tmpfs / "out"), "X")
+    b = (tmp_path / "whole" / "train.jsonl").read_text().replace(str(tmp_path / "whole"), "X")
+    assert a == b

@@ -124,6 +124,46 @@ def test_stop_a_running_job(ray_head):
     assert ray_jobs.wait(ray_head, job_id, timeout_s=120) == "STOPPED"
 
 
+
+def test_a_stopped_job_resubmitted_resumes_and_equals_an_uninterrupted_one(ray_head, tmp_path, monkeypatch):
+    """The tiny pipeline's data stages as a Ray job, stopped (`ray job stop`) once its first stage is done, then
+    the same command resubmitted: the finished stage is kept (not redone), the rest completes, and the outputs
+    equal those of a job that was never stopped."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.chdir(tmp_path)
+    tag = f"{os.getpid()}-{int(time.time())}"
+
+    def submit(runs: str, job_id: str, follow: bool) -> int:
+        return _cli(["tiny", "--stages", "sft_data,rl_data", "--address", ray_head, "--job-id", job_id,
+                     *(["--follow"] if follow else []), f"runs_dir={runs}"])
+
+    manifest = tmp_path / "stopped" / "tiny" / "manifest.json"
+    assert submit("stopped", f"rlcs-stop-{tag}", follow=False) == 0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if manifest.exists() and json.loads(manifest.read_text())["stages"].get("sft_data", {}).get("status") == "done":
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("sft_data never finished in the first job")
+    ray_jobs.stop(ray_head, f"rlcs-stop-{tag}")
+    assert ray_jobs.wait(ray_head, f"rlcs-stop-{tag}", timeout_s=120) in ("STOPPED", "SUCCEEDED")
+    first = json.loads(manifest.read_text())["stages"]["sft_data"]
+
+    assert submit("stopped", f"rlcs-again-{tag}", follow=True) == 0
+    assert submit("whole", f"rlcs-whole-{tag}", follow=True) == 0
+    resumed = json.loads(manifest.read_text())["stages"]
+    assert resumed["sft_data"]["started"] == first["started"]  # kept, not redone
+    assert resumed["rl_data"]["status"] == "done"
+    whole = json.loads((tmp_path / "whole" / "tiny" / "manifest.json").read_text())["stages"]
+    a = Path(resumed["sft_data"]["outputs"]["train"]).read_text().replace(str(tmp_path / "stopped"), "X")
+    b = Path(whole["sft_data"]["outputs"]["train"]).read_text().replace(str(tmp_path / "whole"), "X")
+    assert a == b
+    ta, tb = pq.read_table(resumed["rl_data"]["outputs"]["train"]), pq.read_table(whole["rl_data"]["outputs"]["train"])
+    assert ta.num_rows == tb.num_rows > 0
+    assert ta.drop_columns(["images"]).equals(tb.drop_columns(["images"]))
+
 def test_job_keeps_the_nodes_pythonpath_behind_the_code(ray_head):
     """Packages a cluster finds through PYTHONPATH (a shared site folder) stay importable in the job."""
     spec = ray_jobs.build_spec("tiny", [], None)
