@@ -9,6 +9,7 @@ from GRPO.swift_command import SwiftPaths, swift_command
 from GRPO.verl_overrides import verl_overrides
 from recipes import tracking
 from recipes.pipeline.compose import ConfigError, compose
+from recipes.pipeline.validate import validate
 from SFT.flags import SFTPaths, build_command
 
 SFT_PATHS = SFTPaths(model="m", dataset="d.jsonl", output_dir="o", system_file="s.txt")
@@ -76,7 +77,10 @@ def test_credentials_and_other_trackers(tmp_path):
 
 
 def test_unknown_logger_is_refused_naming_the_choices(tmp_path):
-    with pytest.raises(ConfigError, match=r"\['tensorbored'\] not one of tensorboard, wandb, mlflow"):
-        compose("tiny", ["logger=[tensorbored]"])
+    """The schema's rule on `logger` (recipes/pipeline/config.py): each name checked, the near miss named."""
+    with pytest.raises(ConfigError) as err:
+        validate(compose("tiny", [f"runs_dir={tmp_path}", "logger=[tensorbored]"]), upstream=False)
+    assert [p.line() for p in err.value.problems] == [
+        "logger='tensorbored': one of tensorboard, wandb, mlflow, swanlab, console, none; did you mean 'tensorboard'?"]
     with pytest.raises(ConfigError, match="logger"):
         compose("tiny", ["logger=tensorboard"])  # a list, not a string
