@@ -150,6 +150,16 @@ def test_a_stopped_job_resubmitted_resumes_and_equals_an_uninterrupted_one(ray_h
     ray_jobs.stop(ray_head, f"rlcs-stop-{tag}")
     assert ray_jobs.wait(ray_head, f"rlcs-stop-{tag}", timeout_s=120) in ("STOPPED", "SUCCEEDED")
     first = json.loads(manifest.read_text())["stages"]["sft_data"]
+    from recipes.pipeline.manifest import RunLock, RunLockedError
+
+    end = time.monotonic() + 60  # the stopped runner's guarded group goes within its grace
+    while True:
+        try:
+            with RunLock(manifest.parent):
+                break
+        except RunLockedError:
+            assert time.monotonic() < end, "the stopped job's processes still hold the run"
+            time.sleep(0.5)
 
     assert submit("stopped", f"rlcs-again-{tag}", follow=True) == 0
     assert submit("whole", f"rlcs-whole-{tag}", follow=True) == 0
