@@ -25,8 +25,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from recipes.families import QWEN2_5_VL
+
 GB = 1e9
-REF_PARAMS = 8.29e9
+REF_PARAMS: float = QWEN2_5_VL.sizes["7b"].params  # 8.29e9
 """Qwen2.5-VL-7B, the model the reference figures are for."""
 REF_GPUS = 8
 
