@@ -6,7 +6,7 @@ default system message, how the merger's checkpoint names are written, the vLLM 
 stands for the family on a CPU. Stages ask `family_of(model.path)` (a hub id, a local model dir or `tiny:<name>`)
 instead of assuming Qwen2.5-VL; `check_template` refuses a recipe whose ms-swift template is not its family's.
 
-A new family is a new row here plus its tiny model (recipes/tiny_world/model.py) and a recipe; README.md says how.
+A new family is a new row here plus its tiny model (recipes/tiny_world/model.py) and a recipe; recipes/README.md says how.
 Torch-free and import-light: the pipeline's planning and the converters read it.
 """
 

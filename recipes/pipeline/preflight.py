@@ -153,11 +153,11 @@ def check_attention(cfg: DictConfig, stages: list[str], probe: Probe) -> tuple[l
                         "!!! flash-attn is NOT importable: verl's actor/ref fall back to sdpa with padding_free off "
                         "(+actor_rollout_ref.model.override_config.attn_implementation=sdpa, "
                         "actor_rollout_ref.model.use_remove_padding=false): padded batches, slower, and unlike the "
-                        "reference's padding_free. Install flash-attn 2.8.3 (README: GPU install) to match it.")], \
+                        "reference's padding_free. Install flash-attn 2.8.3 (docs/gpu.md: GPU install) to match it.")], \
             {"grpo.attn_implementation": "sdpa", "grpo.padding_free": False}
     if impl == "flash_attention_2" and not version:
         return [Verdict("flash-attn", FAIL, "grpo.attn_implementation=flash_attention_2 but flash-attn is not "
-                        "importable: install flash-attn 2.8.3 (README: GPU install) or set "
+                        "importable: install flash-attn 2.8.3 (docs/gpu.md: GPU install) or set "
                         "grpo.attn_implementation=auto to fall back to sdpa")], {}
     return [Verdict("flash-attn", OK, f"grpo.attn_implementation={impl} as asked"
                     + (f" (flash-attn {version})" if version else ""))], {}
@@ -346,7 +346,7 @@ def check_cost(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict
         out.append(Verdict("log-prob", WARN, f"no flash-attn: verl computes log-probs token row by token row "
                            f"(logprobs_from_logits_v2), ~{GRPO_LOOP_S[0] * scale / 60:.1f}-"
                            f"{GRPO_LOOP_S[1] * scale / 60:.1f} min a step here, ~{lo:.1f}-{hi:.1f} h over "
-                           f"{steps} steps; the flash-attn wheel (README: GPU install) removes it"))
+                           f"{steps} steps; the flash-attn wheel (docs/gpu.md: GPU install) removes it"))
     return out
 
 
