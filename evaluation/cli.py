@@ -4,7 +4,7 @@
   score  predictions.jsonl -> the same reports, with no model (audit any number; --check compares)
 
 Scores come from the rule-based grader the GRPO reward uses (reward_fns.grader); an LLM judge is optional
-(--judge-url, or --judge to start a local vLLM server for it). Settings come from
+(judge.enabled=true judge.url=URL, or judge.enabled=true alone to start a local vLLM server for it). Settings come from
 recipes/conf/eval/<preset>.yaml (`paper`: the authors' documented protocol on the four benchmarks' full
 splits, one vLLM engine per GPU; `train_prompt`: the SFT system prompt, greedy; `tiny`: the offline synthetic
 copies on CPU) and any `key=value` overrides of its fields (evaluation/config.py: EvalConfig), in the syntax
