@@ -1,4 +1,4 @@
-"""Stage `rl_data`: the RL set and the validation set -> verl parquet (GRPO/convert.py).
+"""Stage `rl_data`: the RL set and the validation set -> verl parquet (GRPO/rl_rows.py).
 
 Writes `runs/<run>/rl_data/{train,val}.parquet` with `{train,val}.summary.json` (and
 `*.rejects.jsonl` when `data.on_bad_row=skip` rejected rows). An interrupted run resumes after its last
@@ -58,7 +58,7 @@ class RLDataStage(Stage):
         )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from GRPO.convert import convert_rl
+        from GRPO.rl_rows import convert_rl
 
         d = ctx.cfg.data
         settings = RowSettings.from_data(d, ctx.resolve(str(ctx.cfg.model.path)),

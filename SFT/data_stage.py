@@ -1,4 +1,4 @@
-"""Stage `sft_data`: the cold-start set -> ms-swift JSON lines + image files (SFT/convert.py).
+"""Stage `sft_data`: the cold-start set -> ms-swift JSON lines + image files (SFT/sft_rows.py).
 
 Writes `runs/<run>/sft_data/{train.jsonl, images/, train.summary.json}` (and `train.rejects.jsonl` when
 `data.on_bad_row=skip` rejected rows). An interrupted run resumes after its last complete chunk.
@@ -46,7 +46,7 @@ class SFTDataStage(Stage):
         )
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from SFT.convert import convert_sft, sft_settings
+        from SFT.sft_rows import convert_sft, sft_settings
 
         ref, path, split = cold_start_source(ctx)
         settings = sft_settings(ctx.cfg.data, ctx.resolve(str(ctx.cfg.model.path)))

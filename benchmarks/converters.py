@@ -84,7 +84,7 @@ def run_reference(src: Path, out: Path) -> int:
 
 def run_ours(src: Path, out: Path, model: str | None, workers: int) -> int:
     from recipes.pipeline.config import DataConfig
-    from SFT.convert import convert_sft, sft_settings
+    from SFT.sft_rows import convert_sft, sft_settings
 
     settings = sft_settings(DataConfig(), model, max_pixels=1204224, max_prompt_length=2048, num_workers=workers)
     s = convert_sft("bench", str(src), "train", out, settings, progress=False, batch_size=64)

@@ -250,36 +250,60 @@ def compare(inputs: Sequence[str], out_dir: Path, preset: str = "paper", overrid
 
 
 EXAMPLES = """\
+settings: key=value, any field of the preset's eval config (evaluation/config.py EvalConfig), as `rlcs evaluate`
+takes them (e.g. limit=100 benchmarks=[mathvista]); an argument whose key is not such a field is a
+[LABEL=]REF input, so a label cannot be a setting's name (limit, backend, judge, ...).
+
 examples:
   rlcs compare runs/tiny_base runs/tiny_rl_only runs/tiny_sft_only runs/tiny --preset tiny \\
       --out runs/compare_tiny --baseline tiny_base
   rlcs compare base=Qwen/Qwen2.5-VL-7B-Instruct rlcs=WaltonFuture/Qwen2.5VL-7b-RLCS runs/qwen2_5_vl_7b \\
-      --out runs/compare_7b --baseline base
+      --out runs/compare_7b --baseline base limit=100
 A rerun with the same --out reuses every prediction already made.
 """
 
 
+def split_settings(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(inputs, overrides): an argument `KEY=VALUE` whose KEY starts with an EvalConfig field is a setting."""
+    import dataclasses
+
+    from evaluation.config import EvalConfig
+
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    overrides = [a for a in args if "=" in a and a.split("=", 1)[0].lstrip("+~").split(".")[0] in names]
+    return [a for a in args if a not in overrides], overrides
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "scripts/compare.py") -> int:
-    """`rlcs compare [LABEL=]REF ... --out DIR [--preset P] [--baseline LABEL] [--set K=V]`."""
+    """`rlcs compare [LABEL=]REF ... [key=value ...] --out DIR [--preset P] [--baseline LABEL]`."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXAMPLES,
+    from recipes.overrides import Alias, aliases_epilog, parse
+
+    set_alias = Alias("--set", ("{}",), metavar="KEY=VALUE")
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     epilog=f"{EXAMPLES}\n{aliases_epilog([set_alias])}",
+                                     usage=f"{prog} [LABEL=]REF ... [key=value ...] --out DIR [--preset P] "
+                                           "[--baseline LABEL]",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", help="[LABEL=]REF: run dir, model dir, hub id or tiny:model")
+    parser.add_argument("inputs", nargs="+", metavar="[LABEL=]REF | key=value",
+                        help="run dir, model dir, hub id or tiny:model; and eval settings (below)")
     parser.add_argument("--out", required=True, type=Path, help="output dir (reused to resume)")
     parser.add_argument("--preset", default="paper", help="recipes/conf/eval/<preset>.yaml (paper, tiny, ...)")
     parser.add_argument("--baseline", help="label the deltas are taken against (default: the first input)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="any EvalConfig field, e.g. --set limit=100")
-    args = parser.parse_args(argv)
+    set_alias.add_to(parser)
+    args = parse(parser, argv, [set_alias], dest="inputs")
+    inputs, overrides = split_settings(args.inputs)
+    if not inputs:
+        parser.error("no [LABEL=]REF to compare")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from evaluation.backends import GenerationError
     from evaluation.bench_data import BenchmarkError
     from recipes.hub import SourceError
 
     try:
-        summary = compare(args.inputs, args.out, args.preset, args.set, args.baseline)
+        summary = compare(inputs, args.out, args.preset, overrides, args.baseline)
     except (ValueError, BenchmarkError, GenerationError, SourceError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -213,10 +213,11 @@ def unknown_keys(cls: type, node: Any, prefix: str = "") -> list[Problem]:
     return out
 
 
-def schema_problems(cls: type, cfg: DictConfig) -> list[Problem]:
-    """Every problem of `cfg` against schema class `cls`: unknown keys, field rules, each class's relations."""
-    out = unknown_keys(cls, cfg)
-    for key, f, _tp, value in leaves(cls, cfg):
+def schema_problems(cls: type, cfg: DictConfig, prefix: str = "") -> list[Problem]:
+    """Every problem of `cfg` against schema class `cls`: unknown keys, field rules, each class's relations;
+    `prefix` names where `cfg` sits in a recipe (`data.` for a DataConfig node on its own)."""
+    out = unknown_keys(cls, cfg, prefix)
+    for key, f, _tp, value in leaves(cls, cfg, prefix):
         rule = rule_of(f)
         if rule is None:
             continue
@@ -226,7 +227,7 @@ def schema_problems(cls: type, cfg: DictConfig) -> list[Problem]:
             p = rule.problem(key, value)
             if p is not None:
                 out.append(p)
-    out += _relations(cls, cfg, "")
+    out += _relations(cls, cfg, prefix)
     return out
 
 

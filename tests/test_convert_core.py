@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from GRPO.convert import convert_rl
+from GRPO.rl_rows import convert_rl
 from recipes.atomic import OutputExistsError
+from recipes.checks import ConfigError
 from recipes.data.errors import BadRowError, RowReject
 from recipes.data.images import clean_image
 from recipes.data.qwen_vl import PromptCounter, smart_resize
 from recipes.data.rows import RowSettings, with_placeholders
 from recipes.pipeline.config import DataConfig
-from SFT.convert import convert_sft, sft_settings
+from SFT.sft_rows import convert_sft, sft_settings
 
 
 def _png(w: int = 64, h: int = 48, mode: str = "RGB") -> bytes:
@@ -226,5 +227,25 @@ def test_row_settings_are_read_once_from_the_data_config() -> None:
         d.system_prompt, d.max_pixels, d.min_pixels, d.max_prompt_length, d.num_workers)
     assert (s.max_rows, s.on_bad_row, s.model_path) == (7, "skip", "/m") and "num_workers" not in s.hashed()
     assert sft_settings(data, None).min_pixels == QWEN_MIN_PIXELS
-    with pytest.raises(ValueError, match="on_bad_row must be one of error, skip, got 'ignore'"):
-        RowSettings.from_data(data, None, on_bad_row="ignore")
+    with pytest.raises(ConfigError) as err:
+        RowSettings.from_data(data, None, on_bad_row="ignore", num_workers=0, max_pixels=1000)
+    assert str(err.value).splitlines() == [
+        "data settings refused; nothing was converted:",
+        "  data.on_bad_row='ignore': one of error, skip",
+        "  data.num_workers=0: must be >= 1",
+        "  data.min_pixels=262144: must be <= data.max_pixels (1000)"]
+
+
+def test_row_settings_come_from_the_schema_only() -> None:
+    """RowSettings reads the schema's data settings, nothing shaped like them: a plain namespace with the same
+    names is refused, and every field it reads is a DataConfig field."""
+    import argparse
+    import dataclasses
+
+    from recipes.data.rows import FROM_DATA
+
+    assert set(FROM_DATA) <= {f.name for f in dataclasses.fields(DataConfig)}
+    with pytest.raises(TypeError) as err:
+        RowSettings.from_data(argparse.Namespace(**{n: getattr(DataConfig(), n) for n in FROM_DATA}), None)
+    assert str(err.value) == "RowSettings.from_data needs cfg.data (the schema's DataConfig), got Namespace"
+    assert RowSettings.from_data(DataConfig(max_rows=3), None).max_rows == 3

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from GRPO.convert import convert_rl, schema
+from GRPO.rl_rows import convert_rl, schema
 from recipes.data.rows import RowSettings
 from recipes.pipeline.config import SYSTEM_PROMPT, DataConfig
 

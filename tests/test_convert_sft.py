@@ -9,7 +9,7 @@ from PIL import Image
 
 from recipes.pipeline.config import SYSTEM_PROMPT, DataConfig
 from SFT.checks import check_dataset
-from SFT.convert import convert_sft, sft_settings
+from SFT.sft_rows import convert_sft, sft_settings
 
 
 @pytest.fixture(scope="module")

@@ -160,8 +160,8 @@ def test_converter_killed_mid_conversion_resumes_to_the_same_bytes(tmp_path, tin
 
     def convert(out: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "recipes.pipeline.cli", "convert-sft", "--out", str(out),
-                                 "--source", "tiny:cold_start", "--model", "tiny:model", "--max-rows", "48",
-                                 "--batch-size", "4", "--num-workers", "1", "--no-progress"],
+                                 "data.sft_source=tiny:cold_start", "model.path=tiny:model", "data.max_rows=48",
+                                 "--batch-size", "4", "data.num_workers=1", "--no-progress"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     state = tmp_path / "killed" / ".train.work" / "state.json"
@@ -202,8 +202,8 @@ def test_a_full_disk_fails_in_one_line_and_the_rerun_resumes_to_the_same_bytes(s
 
     def convert(out: Path) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "recipes.pipeline.cli", "convert-sft", "--out", str(out),
-                               "--source", "tiny:cold_start", "--model", "tiny:model", "--max-rows", "48",
-                               "--batch-size", "4", "--num-workers", "1", "--no-progress"],
+                               "data.sft_source=tiny:cold_start", "model.path=tiny:model", "data.max_rows=48",
+                               "--batch-size", "4", "data.num_workers=1", "--no-progress"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
     filler = small_tmpfs / "filler"

@@ -138,10 +138,10 @@ def test_the_run_lock_refuses_while_an_orphaned_group_runs(tmp_path):
 
 def test_a_standalone_converter_refuses_an_output_another_one_is_writing(tmp_path, capsys):
     from recipes.atomic import output_lock
-    from recipes.pipeline.convert import main_sft
+    from recipes.pipeline.convert_cli import main_sft
 
     src = _parquet(tmp_path / "cold.parquet", 2)
-    argv = ["--out", str(tmp_path / "out"), "--model", "none", "--source", str(src), "--no-progress"]
+    argv = ["--out", str(tmp_path / "out"), "model.path=none", f"data.sft_source={src}", "--no-progress"]
     with output_lock(tmp_path / "out" / ".train.lock", "the other converter"):
         assert main_sft(argv, prog="rlcs convert-sft") == 2
     assert "train.jsonl is being written by another process (pid" in capsys.readouterr().err
@@ -173,10 +173,10 @@ def _parquet(path: Path, n: int) -> Path:
 def test_empty_and_non_parquet_sources_fail_in_one_line_naming_the_file(tmp_path, capsys, name, make, match):
     import re
 
-    from recipes.pipeline.convert import main_sft
+    from recipes.pipeline.convert_cli import main_sft
 
     make(tmp_path / name)
-    code = main_sft(["--out", str(tmp_path / "out"), "--model", "none", "--source", str(tmp_path / name),
+    code = main_sft(["--out", str(tmp_path / "out"), "model.path=none", f"data.sft_source={tmp_path / name}",
                      "--no-progress"], prog="rlcs convert-sft")
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and err and re.search(match, err[-1]), err
@@ -235,10 +235,10 @@ def test_a_source_rewritten_in_place_is_a_changed_input_not_a_reuse(tmp_path, ti
 
 
 def test_standalone_converter_notices_a_rewritten_source(tmp_path, capsys):
-    from recipes.pipeline.convert import main_sft
+    from recipes.pipeline.convert_cli import main_sft
 
     src = _parquet(tmp_path / "cold.parquet", 3)
-    argv = ["--out", str(tmp_path / "out"), "--model", "none", "--source", str(src), "--no-progress"]
+    argv = ["--out", str(tmp_path / "out"), "model.path=none", f"data.sft_source={src}", "--no-progress"]
     assert main_sft(argv, prog="rlcs convert-sft") == 0
     assert main_sft(argv, prog="rlcs convert-sft") == 0  # same content: nothing to do
     _rewrite_in_place(src, 4)

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from GRPO.convert import convert_rl
 from GRPO.data_stage import rl_system_prompt
+from GRPO.rl_rows import convert_rl
 from recipes.data.rows import RowSettings
 from recipes.pipeline.compose import compose
 from recipes.pipeline.config import SYSTEM_PROMPT, DataConfig

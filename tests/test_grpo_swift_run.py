@@ -32,7 +32,7 @@ TINY_GRPO = [
 
 def _rl_parquet(world, out_dir: Path) -> tuple[Path, list[dict]]:
     """A few rows of the tiny RL set through the real rl_data converter (verl's schema)."""
-    from GRPO.convert import convert_rl
+    from GRPO.rl_rows import convert_rl
     from recipes.data.rows import RowSettings
     from recipes.pipeline.config import DataConfig
 

@@ -34,7 +34,7 @@ def _png(color: tuple[int, int, int], size: tuple[int, int]) -> bytes:
 
 
 def _write_parquet(path, max_pixels: int, min_pixels: int) -> list[dict]:
-    """Rows in verl's schema (what GRPO/convert.py writes): chat prompt with <image>, image dicts with limits."""
+    """Rows in verl's schema (what GRPO/rl_rows.py writes): chat prompt with <image>, image dicts with limits."""
     rows = []
     for i, (question, answer) in enumerate(ROWS):
         rows.append({
@@ -131,8 +131,8 @@ def test_reward_loaded_and_scored_by_verls_reward_manager(setup):
 
 
 def test_converter_output_trains_through_verls_dataset_and_reward(setup, tiny_world, tmp_path):
-    """GRPO/convert.py's parquet of the tiny RL set -> RLHFDataset -> prompt inputs; its gold scores 1."""
-    from GRPO.convert import convert_rl
+    """GRPO/rl_rows.py's parquet of the tiny RL set -> RLHFDataset -> prompt inputs; its gold scores 1."""
+    from GRPO.rl_rows import convert_rl
     from recipes.data.rows import RowSettings
     from recipes.pipeline.config import DataConfig
 

@@ -63,7 +63,7 @@ def test_tiny_rl_prompts_never_make_a_one_length_batch(tiny_world, tmp_path) -> 
     """Prompt lengths in tokens (image pads included) of the whole tiny RL set, as verl's agent loop builds
     them. Responses of the untrained tiny model run to the length cap, so a batch is all one length exactly
     when its prompts are: the chance of that for tiny_gpu's batch size must be negligible."""
-    from GRPO.convert import convert_rl
+    from GRPO.rl_rows import convert_rl
     from GRPO.verl_check import check_overrides
     from GRPO.verl_overrides import verl_overrides
     from recipes.data.rows import RowSettings

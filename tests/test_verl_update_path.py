@@ -40,7 +40,7 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
 
 
 def test_verls_update_path_runs_on_the_first_tiny_batch_and_our_merger_is_bit_exact(tiny_world, tmp_path):
-    from GRPO.convert import convert_rl
+    from GRPO.rl_rows import convert_rl
     from recipes.data.rows import RowSettings
     from recipes.pipeline.compose import compose
 

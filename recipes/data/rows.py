@@ -4,9 +4,13 @@ resize, the prompt within its token limit."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
+from recipes.checks import ConfigError, schema_problems
 from recipes.data.errors import RowReject
 from recipes.data.images import CleanImage, clean_image, image_bytes
 from recipes.data.qwen_vl import IMAGE_TAG, counter_for, smart_resize
@@ -14,15 +18,19 @@ from recipes.families import QWEN2_5_VL
 
 ON_BAD_ROW = ("error", "skip")
 """`error` stops at the first bad row; `skip` writes it to the rejects file and goes on."""
+FROM_DATA = ("system_prompt", "max_pixels", "min_pixels", "max_prompt_length", "on_bad_row", "max_rows", "num_workers")
+"""The RowSettings fields read from the schema's data settings (same names; declared, typed, defaulted and
+checked there: recipes/pipeline/config.py DataConfig)."""
 
 
 @dataclass(frozen=True)
 class RowSettings:
-    """How rows are checked and converted: `cfg.data`'s settings, resolved (`from_data`). All of it but
-    `num_workers` is part of a conversion's settings hash."""
+    """How rows are checked and converted: the schema's data settings (`cfg.data`), checked and resolved
+    (`from_data`; the only way the stages and the converters build one). All of it but `num_workers` is part
+    of a conversion's settings hash."""
 
     system_prompt: str | None
-    """The system message; None: none of its own (the reference's RL prompt, see GRPO/convert.py)."""
+    """The system message; None: none of its own (the reference's RL prompt, see GRPO/rl_rows.py)."""
     max_pixels: int
     min_pixels: int
     max_prompt_length: int | None
@@ -38,19 +46,24 @@ class RowSettings:
     """Where image files go (SFT); None keeps images inline (RL parquet)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.on_bad_row not in ON_BAD_ROW:
-            raise ValueError(f"on_bad_row must be one of {', '.join(ON_BAD_ROW)}, got {self.on_bad_row!r}")
-        if self.num_workers < 1:
-            raise ValueError(f"num_workers must be >= 1, got {self.num_workers}")
-
     @classmethod
-    def from_data(cls, data: Any, model_path: str | None, **changes: Any) -> RowSettings:
-        """From `cfg.data` (its DictConfig, a DataConfig, or command-line args with the same names) and the
-        resolved model dir; `changes` set fields directly (and are not read from `data`)."""
-        names = ("system_prompt", "max_pixels", "min_pixels", "max_prompt_length", "on_bad_row", "max_rows",
-                 "num_workers")
-        return cls(model_path=model_path, **{n: getattr(data, n) for n in names if n not in changes}, **changes)
+    def from_data(cls, data: DictConfig | Any, model_path: str | None, **changes: Any) -> RowSettings:
+        """From the schema's data settings: `cfg.data` of a composed recipe (or a DataConfig, the schema's
+        dataclass) and the resolved model dir; `changes` set fields directly. Values the schema refuses (its
+        field rules and relations, data settings among `changes` included) raise ConfigError with the
+        pipeline's one line per problem (`data.on_bad_row='ignore': one of error, skip; ...`)."""
+        if not isinstance(data, DictConfig) and not dataclasses.is_dataclass(data):
+            raise TypeError(f"RowSettings.from_data needs cfg.data (the schema's DataConfig), got {type(data).__name__}")
+        node = data if isinstance(data, DictConfig) else OmegaConf.structured(data)
+        schema = OmegaConf.get_type(node)
+        if not dataclasses.is_dataclass(schema):
+            raise TypeError("RowSettings.from_data needs cfg.data (the schema's DataConfig), got an untyped DictConfig")
+        given = {k: v for k, v in changes.items() if k in node and v is not None}
+        checked = OmegaConf.merge(node, given) if given else node
+        problems = schema_problems(schema, checked, "data.")
+        if problems:
+            raise ConfigError("data settings refused; nothing was converted:", problems)
+        return cls(model_path=model_path, **{n: checked[n] for n in FROM_DATA if n not in changes}, **changes)
 
     def hashed(self) -> dict[str, Any]:
         """The fields that decide the output (all but `num_workers`)."""

@@ -62,19 +62,25 @@ class DataConfig:
     sft_source: str = free("WaltonFuture/Multimodal-Cold-Start", "a hub id, a local path or tiny:<name>")
     """Cold-start chain-of-thought set (problem, answer, images)."""
     sft_split: str = free("train", "a split name of the source")
+    """Split of `sft_source` to convert."""
     rl_source: str = free("WaltonFuture/Multimodal-RL-Data", "a hub id, a local path or tiny:<name>")
     """RL set (problem, answer, images)."""
     rl_split: str = free("train", "a split name of the source")
+    """Split of `rl_source` to convert."""
     val_source: str = free("hiyouga/geometry3k", "a hub id, a local path or tiny:<name>")
     """Validation set during GRPO (reference: geometry3k test)."""
     val_split: str = free("test", "a split name of the source")
+    """Split of `val_source` to convert."""
     system_prompt: str = free(SYSTEM_PROMPT, "any text")
     """SFT's system message (reference `SFT/sys_prompt.txt`)."""
     rl_system_prompt: bool = check(False)
     """Also write `system_prompt` as the system message of every RL and validation prompt. Off (the
     reference): the raw problem as one user turn; Qwen's chat template then adds its default system."""
     max_pixels: int = check(MAX_PIXELS, ge=PATCH_PIXELS)
+    """Per-image pixel ceiling after Qwen's resize (larger images are rejected at conversion); SFT's MAX_PIXELS,
+    and written into every RL image for verl."""
     min_pixels: int = check(MIN_PIXELS, ge=PATCH_PIXELS)
+    """Per-image pixel floor of the RL images (written into each; SFT uses the model family's own floor)."""
     max_prompt_length: int = check(grpo_paper("data.max_prompt_length"), ge=1)
     """Prompt token limit (rows longer are rejected at conversion, not mid-training)."""
     on_bad_row: str = check("error", choices=ON_BAD_ROW)
