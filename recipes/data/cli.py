@@ -14,7 +14,7 @@ from recipes.atomic import OutputExistsError, OutputLockedError
 from recipes.data.engine import BATCH_SIZE
 from recipes.data.errors import BadRowError
 from recipes.data.rows import ON_BAD_ROW
-from recipes.hub import Source, SourceError, resolve
+from recipes.hub import HubRef, HubRefError, resolve
 
 ERRORS_HELP = """\
 Every bad row stops the run (--on-bad-row error) with the dataset, split, row index, column and reason:
@@ -51,7 +51,7 @@ def converter_parser(description: str, d: Any, model: str, prog: str | None = No
 
 def local(ref: str, kind: str, offline: bool) -> str:
     """Hub id, path or tiny:<name> -> local path (fetched into the HF cache when needed)."""
-    return str(resolve(Source(ref, kind), None, offline))
+    return str(resolve(HubRef(ref, kind), None, offline))
 
 
 def model_path(args: argparse.Namespace) -> str | None:
@@ -68,7 +68,7 @@ def run_cli(convert: Callable[[], list[dict[str, Any]]]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         summaries = convert()
-    except (BadRowError, OutputExistsError, OutputLockedError, SourceError, FileNotFoundError) as err:
+    except (BadRowError, OutputExistsError, OutputLockedError, HubRefError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for s in summaries:
