@@ -41,7 +41,6 @@ from SFT.distill.templates import get_template, question_text
 log = logging.getLogger(__name__)
 
 OUTPUT = "train.parquet"
-OUTPUT_COLUMNS = ("images", "problem", "answer", "gold", "source", "source_row", "sample")
 
 
 @dataclass(frozen=True)
