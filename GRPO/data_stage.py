@@ -15,7 +15,7 @@ from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
 from recipes.data.rows import RowSettings
 from recipes.families import family_or_none
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 
 
@@ -43,9 +43,9 @@ class RLDataStage(Stage):
                    "data.max_pixels", "data.min_pixels", "data.max_prompt_length", "data.on_bad_row",
                    "data.max_rows", "model.path")
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
-        return [Source(str(cfg.data.rl_source), "dataset"), Source(str(cfg.data.val_source), "dataset"),
-                Source(str(cfg.model.path), "model")]
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
+        return [HubRef(str(cfg.data.rl_source), "dataset"), HubRef(str(cfg.data.val_source), "dataset"),
+                HubRef(str(cfg.model.path), "model")]
 
     def plan(self, ctx: StageContext) -> StagePlan:
         d = ctx.cfg.data

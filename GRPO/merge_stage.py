@@ -25,10 +25,10 @@ class MergeStage(Stage):
         return ctx.stage_dir / "model"
 
     def plan(self, ctx: StageContext) -> StagePlan:
-        return backend(ctx.cfg).hf_model_plan(ctx, self._target(ctx))
+        return backend(ctx.cfg).plan_hf_model(ctx, self._target(ctx))
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        return backend(ctx.cfg).hf_model(ctx, self._target(ctx))
+        return backend(ctx.cfg).make_hf_model(ctx, self._target(ctx))
 
 
 STAGE = MergeStage()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from recipes.data.engine import BATCH_SIZE, Job, run_job
-from recipes.data.reader import SourceSpec
+from recipes.data.reader import DatasetSplit
 from recipes.data.rows import RowSettings, prepare_row
 from recipes.families import QWEN2_5_VL, family_or_none
 from reward_fns.choices import parse_options
@@ -59,7 +59,7 @@ def schema() -> Any:
     ])
 
 
-def rl_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -> dict[str, Any]:
+def rl_row(row: dict[str, Any], index: int, spec: DatasetSplit, s: RowSettings) -> dict[str, Any]:
     """One source row -> one verl row."""
     p = prepare_row(row, s)
     system = [{"role": "system", "content": s.system_prompt}] if s.extra.get("system_message", True) else []
@@ -113,7 +113,7 @@ def convert_rl(source: str, path: str, split: str, out_dir: str | Path, name: st
     default = template_default_system(settings.model_path)
     settings = replace(settings, system_prompt=default if system is None else system,
                        extra={"system_message": system is not None})
-    job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name=name, suffix=".parquet",
+    job = Job(spec=DatasetSplit(source, str(path), split), out_dir=out_dir, name=name, suffix=".parquet",
               row_fn=rl_row, writer=ParquetChunks(), settings=settings, batch_size=batch_size, overwrite=overwrite,
               progress=progress)
     return run_job(job)

@@ -98,14 +98,14 @@ def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
 
 
 # -- merge stage entry points: the checkpoint already is a Hugging Face model ---------------------------
-def hf_model_plan(ctx: StageContext, target: Path) -> StagePlan:
+def plan_hf_model(ctx: StageContext, target: Path) -> StagePlan:
     """No merge: the grpo checkpoint is validated and recorded as the model (`target` is not written)."""
     ckpt = ctx.output_of("grpo", "checkpoint")
     return StagePlan(notes=[f"validate the ms-swift checkpoint {ckpt} and record it (no merge needed)"],
                      outputs={"model": ckpt})
 
 
-def hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
+def make_hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
     """Validate the grpo checkpoint (every tensor readable and finite, parameter count equal to the
     architecture's) and record it as the model; `target` is not written."""
     info = validate_swift_checkpoint(ctx.output_of("grpo", "checkpoint"))

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from GRPO import swift_backend, verl_backend
 from recipes.ablation import starts_from
 from recipes.checks import Problem
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 
 
@@ -29,10 +29,10 @@ class GRPOBackend(Protocol):
     def run(self, ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
         """Train (resuming from `out`); return the outputs `checkpoint`, `format`, `step` (and its own)."""
 
-    def hf_model_plan(self, ctx: StageContext, target: Path) -> StagePlan:
+    def plan_hf_model(self, ctx: StageContext, target: Path) -> StagePlan:
         """The merge stage's plan for making grpo's checkpoint a Hugging Face model (at `target` if written)."""
 
-    def hf_model(self, ctx: StageContext, target: Path) -> dict[str, Any]:
+    def make_hf_model(self, ctx: StageContext, target: Path) -> dict[str, Any]:
         """Make grpo's checkpoint a Hugging Face model; return the outputs, `model` among them."""
 
     def validate(self, cfg: DictConfig) -> list[Problem]:
@@ -57,10 +57,10 @@ class GRPOStage(Stage):
                    "cluster.nproc_per_node", "cluster.device", "model.path",
                    "model.template", "model.torch_dtype")  # the swift backend's --template / --torch_dtype
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
         if "sft" in cfg.stages:
             return []
-        return [Source(cfg.model.path, "model")]  # no SFT in this run: it may start from the base model
+        return [HubRef(cfg.model.path, "model")]  # no SFT in this run: it may start from the base model
 
     def _actor_model(self, ctx: StageContext) -> str:
         """The SFT checkpoint (when this run's ablation has SFT and the run made or makes one), else the base."""

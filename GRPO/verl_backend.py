@@ -169,7 +169,7 @@ def actor_dir(ctx: StageContext, planning: bool = False) -> str:
     return str(find_latest_actor_dir(root, step=step))
 
 
-def hf_model_plan(ctx: StageContext, target: Path) -> StagePlan:
+def plan_hf_model(ctx: StageContext, target: Path) -> StagePlan:
     """The standalone merger command for the actor the merge stage will merge into `target`."""
     argv = [sys.executable, "-m", "GRPO.merger", "merge", "--local-dir", actor_dir(ctx, planning=True),
             "--target-dir", str(target), "--max-shard-size", str(ctx.cfg.merge.max_shard_size)]
@@ -180,7 +180,7 @@ def hf_model_plan(ctx: StageContext, target: Path) -> StagePlan:
                             "merges grpo's last saved step; merge.step=N picks another"])
 
 
-def hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
+def make_hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
     """Merge the actor's FSDP shards into a Hugging Face model at `target` (kept when already written)."""
     from GRPO.merger import merge
 

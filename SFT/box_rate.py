@@ -1,8 +1,9 @@
 """Share of prompts a model answers with a closed `\\boxed{...}`: did cold-start SFT teach the answer format?
 
-Greedy generation with transformers on the prompts (system + user turn) of an ms-swift JSONL, the same
-file `swift sft` trained on. Independent of the evaluation package on purpose: it measures the format,
-not correctness.
+Greedy generation on the prompts (system + user turn) of an ms-swift JSONL, the same file `swift sft` trained
+on, through evaluation's transformers backend (evaluation/backends.py HFBackend: its model loading and sampling
+pins, so the model's generation_config cannot leak a repetition penalty in). It measures the format, not
+correctness: no grading.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluation.backends import GenSettings, HFBackend
 from recipes.data.qwen_vl import typed_parts
 from reward_fns.extract import box_spans
 
@@ -59,35 +61,33 @@ def _hf_messages(messages: list[dict]) -> list[dict]:
 
 
 def measure(model_dir: str | Path, jsonl: str | Path, limit: int | None = None, max_new_tokens: int = 128,
-            max_pixels: int | None = None, n_samples: int = 3) -> BoxRate:
+            max_pixels: int | None = None, n_samples: int = 3, batch_size: int = 1) -> BoxRate:
     """Greedy-generate on the prompts of `jsonl` with the model in `model_dir`; count closed boxes."""
-    import torch
     from PIL import Image
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    torch.manual_seed(0)
-    kwargs = {"max_pixels": max_pixels} if max_pixels else {}
-    processor = AutoProcessor.from_pretrained(str(model_dir), **kwargs)
-    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    # the prompts are the JSONL's own messages (system prompt included), rendered below, not evaluation's
+    settings = GenSettings(model=str(model_dir), system_prompt="", max_new_tokens=max_new_tokens,
+                           max_pixels=max_pixels)
+    backend = HFBackend(settings, str(model_dir))
     rows = read_prompts(jsonl, limit)
     boxed, samples, t0 = 0, [], time.perf_counter()
-    for i, row in enumerate(rows, 1):
-        text = processor.apply_chat_template(_hf_messages(row["messages"]), add_generation_prompt=True,
-                                             tokenize=False)
-        images = [Image.open(p).convert("RGB") for p in row["images"]] or None
-        inputs = processor(text=[text], images=images, return_tensors="pt")
-        with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        answer = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
-        boxed += has_closed_box(answer)
-        if len(samples) < n_samples:
-            samples.append(answer)
-        if i % 16 == 0:
-            log.info("box rate: %d/%d prompts, %d boxed", i, len(rows), boxed)
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
+        texts = [backend.processor.apply_chat_template(_hf_messages(row["messages"]), add_generation_prompt=True,
+                                                       tokenize=False) for row in batch]
+        images = [Image.open(p).convert("RGB") for row in batch for p in row["images"]]
+        for gen in backend.generate_prompts(texts, images):
+            boxed += has_closed_box(gen.text)
+            if len(samples) < n_samples:
+                samples.append(gen.text)
+        done = start + len(batch)
+        if done % 16 < len(batch):
+            log.info("box rate: %d/%d prompts, %d boxed", done, len(rows), boxed)
     return BoxRate(len(rows), boxed, round(time.perf_counter() - t0, 1), samples)
 
 
-CLI_DOC = """Share of training prompts a model answers with a closed \\boxed{...} (greedy, transformers, CPU or GPU).
+CLI_DOC = """Share of training prompts a model answers with a closed \\boxed{...} (greedy, evaluation's
+transformers backend: CPU, or one GPU when visible).
 
 Example, before and after the tiny SFT:
   python scripts/sft_box_rate.py --model ~/.cache/rl-cold-start/tiny-v1/model --data runs/tiny/sft_data/train.jsonl
@@ -105,9 +105,11 @@ def main(argv: list[str] | None = None, prog: str = "scripts/sft_box_rate.py") -
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts (default: all)")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="generation budget per prompt")
     parser.add_argument("--max-pixels", type=int, default=None, help="image pixel ceiling (as in training)")
+    parser.add_argument("--batch-size", type=int, default=1, help="prompts per generate call (left-padded)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    r = measure(args.model, args.data, args.limit, args.max_new_tokens, args.max_pixels)
+    r = measure(args.model, args.data, args.limit, args.max_new_tokens, args.max_pixels,
+                batch_size=args.batch_size)
     print(json.dumps({"prompts": r.prompts, "boxed": r.boxed, "share": round(r.share, 3), "seconds": r.seconds,
                       "samples": r.samples}, indent=2))
     return 0

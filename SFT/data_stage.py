@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 
 
@@ -32,9 +32,9 @@ class SFTDataStage(Stage):
                    "data.max_prompt_length", "data.on_bad_row", "data.max_rows", "model.path")
     depends_on = ("distill",)
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
-        data = [] if "distill" in cfg.stages else [Source(str(cfg.data.sft_source), "dataset")]
-        return [*data, Source(str(cfg.model.path), "model")]
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
+        data = [] if "distill" in cfg.stages else [HubRef(str(cfg.data.sft_source), "dataset")]
+        return [*data, HubRef(str(cfg.model.path), "model")]
 
     def plan(self, ctx: StageContext) -> StagePlan:
         d = ctx.cfg.data

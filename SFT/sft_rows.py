@@ -24,7 +24,7 @@ from recipes.atomic import atomic_write_bytes
 from recipes.data.engine import BATCH_SIZE, Job, run_job
 from recipes.data.errors import RowReject
 from recipes.data.qwen_vl import min_pixels_floor
-from recipes.data.reader import SourceSpec
+from recipes.data.reader import DatasetSplit
 from recipes.data.rows import RowSettings, prepare_row
 
 IMAGES_DIR = "images"
@@ -37,7 +37,7 @@ def sft_settings(data: Any, model_path: str | None, **changes: Any) -> RowSettin
     return RowSettings.from_data(data, model_path, **{"min_pixels": min_pixels_floor(model_path), **changes})
 
 
-def sft_row(row: dict[str, Any], index: int, spec: SourceSpec, s: RowSettings) -> str:
+def sft_row(row: dict[str, Any], index: int, spec: DatasetSplit, s: RowSettings) -> str:
     """One source row -> one ms-swift JSON line; its images are written under `s.image_dir`."""
     p = prepare_row(row, s)
     assert s.image_dir is not None
@@ -79,7 +79,7 @@ def convert_sft(source: str, path: str, split: str, out_dir: str | Path, setting
         raise ValueError("ms-swift rows need a system prompt (settings.system_prompt is None)")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    job = Job(spec=SourceSpec(source, str(path), split), out_dir=out_dir, name="train", suffix=".jsonl",
+    job = Job(spec=DatasetSplit(source, str(path), split), out_dir=out_dir, name="train", suffix=".jsonl",
               row_fn=sft_row, writer=JsonlChunks(), settings=replace(settings, image_dir=str(out_dir / IMAGES_DIR)),
               batch_size=batch_size, overwrite=overwrite, progress=progress, clean_dirs=(IMAGES_DIR,))
     summary = run_job(job)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from recipes import ms_swift, ray_launch
 from recipes.atomic import atomic_write_text
 from recipes.checks import Problem, problem_from
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 from SFT.checks import check_dataset, check_model_dir
 from SFT.flags import (
@@ -45,7 +45,7 @@ def _model_path(ctx: StageContext) -> str:
     from recipes import hub
 
     try:
-        return str(hub.resolve(Source(ref, "model"), ctx.cfg.hub.cache_dir, offline=True))
+        return str(hub.resolve(HubRef(ref, "model"), ctx.cfg.hub.cache_dir, offline=True))
     except Exception:  # not fetched yet: the plan shows the reference as given
         return ref
 
@@ -57,8 +57,8 @@ class SFTStage(Stage):
     config_keys = ("model", "sft", "data.system_prompt", "data.max_pixels", "cluster.nnodes", "cluster.nproc_per_node",
                    "cluster.device")  # not where it runs (launcher, master address): a rerun elsewhere resumes
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
-        return [Source(str(cfg.model.path), "model")]
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
+        return [HubRef(str(cfg.model.path), "model")]
 
     def validate(self, cfg: DictConfig) -> list[Problem]:
         """extra_args against ms-swift's flags, and the whole `swift sft` argument list through ms-swift's own

@@ -3,7 +3,7 @@
 Same realistic responses for all (reasoning text then a box; tests/reward_cases.py without the
 pathological rows): calls/s, p50 / p99 latency, agreement with the expected verdicts, false positives on
 letter-like golds (``A = 4``, ``D = (0, 1)``). Then the peers' own equivalence tests
-(tests/fixtures/peer_cases.jsonl, from benchmarks/peer_cases.py): agreement with the peers' expectations per
+(tests/fixtures/peer_cases.jsonl, from tests/helpers/build_peer_cases.py): agreement with the peers' expectations per
 source, on every graded row and on the non-debatable ones. Then each pathological input in a child process
 with a cap, for the max time per call (a hung call is killed at the cap and reported as ">= cap"). Prints
 ratios against the baselines measured in the same run.

@@ -105,12 +105,16 @@ class HFBackend:
         self._stop_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self._pad_id = self.processor.tokenizer.pad_token_id
 
-    def generate(self, items: Sequence[Item]) -> list[str]:
+    def generate(self, items: Sequence[Item]) -> list[Generation]:
+        texts = [render_prompt(self.processor, it, self.settings) for it in items]
+        return self.generate_prompts(texts, [img for it in items for img in it.pil_images()])
+
+    def generate_prompts(self, texts: Sequence[str], images: Sequence[Any] = ()) -> list[Generation]:
+        """One generation per prompt already rendered through the chat template (`images`: every prompt's
+        images, in order), with this backend's model, settings and sampling pins (SFT/box_rate.py uses it)."""
         torch = self._torch
         s = self.settings
-        texts = [render_prompt(self.processor, it, s) for it in items]
-        images = [img for it in items for img in it.pil_images()]
-        inputs = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        inputs = self.processor(text=list(texts), images=list(images) or None, return_tensors="pt", padding=True)
         inputs = inputs.to(self.device)
         # Every sampling knob is set, so the model's generation_config.json does not leak in (Qwen2.5-VL
         # ships top_k 1, top_p 0.001, repetition_penalty 1.05: near-greedy at any temperature, and a

@@ -300,11 +300,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "scripts/compare.py") ->
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from evaluation.backends import GenerationError
     from evaluation.bench_data import BenchmarkError
-    from recipes.hub import SourceError
+    from recipes.hub import HubRefError
 
     try:
         summary = compare(inputs, args.out, args.preset, overrides, args.baseline)
-    except (ValueError, BenchmarkError, GenerationError, SourceError) as err:
+    except (ValueError, BenchmarkError, GenerationError, HubRefError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print((args.out / COMPARE_MD).read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ EVAL_BACKENDS = ("auto", "vllm", "hf")
 
 
 @dataclass
-class BenchmarkSource:
+class BenchmarkDataset:
     """Where one benchmark's rows come from."""
 
     source: str = free("", "a hub dataset id, a local dataset dir or tiny:<name>")
@@ -25,12 +25,12 @@ class BenchmarkSource:
     """At most this many items of this benchmark (with `eval.limit` set too, the smaller wins); null: no own cap."""
 
 
-def _paper_sources() -> dict[str, BenchmarkSource]:
+def _paper_sources() -> dict[str, BenchmarkDataset]:
     return {
-        "mathvista": BenchmarkSource("AI4Math/MathVista", "testmini"),
-        "wemath": BenchmarkSource("We-Math/We-Math", "testmini"),
-        "mathverse": BenchmarkSource("AI4Math/MathVerse", "testmini", "testmini"),
-        "mathvision": BenchmarkSource("MathLLMs/MathVision", "test"),
+        "mathvista": BenchmarkDataset("AI4Math/MathVista", "testmini"),
+        "wemath": BenchmarkDataset("We-Math/We-Math", "testmini"),
+        "mathverse": BenchmarkDataset("AI4Math/MathVerse", "testmini", "testmini"),
+        "mathvision": BenchmarkDataset("MathLLMs/MathVision", "test"),
     }
 
 
@@ -78,7 +78,7 @@ class EvalConfig:
     benchmarks: list[str] = check(factory=lambda: ["mathvista", "wemath", "mathverse", "mathvision"],
                                   refuses=["mathvistaa"])  # names of eval.sources entries: see `relations`
     """Benchmarks to run (paper: MathVista, We-Math, MathVerse, MathVision)."""
-    sources: dict[str, BenchmarkSource] = field(default_factory=_paper_sources)  # entries' leaves: BenchmarkSource
+    sources: dict[str, BenchmarkDataset] = field(default_factory=_paper_sources)  # entries' leaves: BenchmarkDataset
     """Benchmark -> {source, split}. Paper: the hub ids and splits of reference/paper.md."""
     model: str | None = free(None, "a hub id or model dir")
     """Model to evaluate (hub id or dir). null: the merged model, else the GRPO / SFT checkpoint, else

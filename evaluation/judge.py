@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from recipes.atomic import seal_jsonl_tail
+from recipes.atomic import read_jsonl, seal_jsonl_tail
 from reward_fns.choices import LETTERS
 from reward_fns.grader import extract_answer
 
@@ -86,17 +86,9 @@ def ask(url: str, model: str, prompt: str, api_key: str | None, timeout_s: float
 
 
 def read_judgements(path: Path, model: str) -> dict[str, bool]:
-    """id -> verdict of `model` already in `path` (a torn last line is skipped: asked again)."""
-    done: dict[str, bool] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("judge_model") == model:
-                done[rec["id"]] = bool(rec["correct"])
-    return done
+    """id -> verdict of `model` already in `path`, read as every appended JSON-lines file is (`read_jsonl`): a torn
+    last line is skipped (its item is asked again), a bad line elsewhere is an error naming the file and line."""
+    return {rec["id"]: bool(rec["correct"]) for rec in read_jsonl(path) if rec.get("judge_model") == model}
 
 
 def judge_rows(rows: list[dict[str, Any]], path: Path, url: str, model: str, api_key_env: str = "OPENAI_API_KEY",

@@ -267,9 +267,9 @@ def compare_results(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
 def hub_resolver(cache_dir: str | None = None, offline: bool = False) -> Resolver:
     """Resolve hub ids, local paths and `tiny:<name>` with recipes.hub (fetching hub ids once)."""
     from recipes import hub
-    from recipes.hub import Source
+    from recipes.hub import HubRef
 
     def resolve(ref: str, kind: str) -> str:
-        return str(hub.resolve(Source(ref, kind), cache_dir, offline))
+        return str(hub.resolve(HubRef(ref, kind), cache_dir, offline))
 
     return resolve

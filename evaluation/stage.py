@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recipes.ablation import starts_from
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.stage import HF_MODEL, Stage, StageContext, StageError, StagePlan
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def resolver(ctx: StageContext):
             return local
         from recipes import hub
 
-        return str(hub.resolve(Source(ref, kind), ctx.cfg.hub.cache_dir, ctx.cfg.hub.offline))
+        return str(hub.resolve(HubRef(ref, kind), ctx.cfg.hub.cache_dir, ctx.cfg.hub.offline))
 
     return resolve
 
@@ -62,17 +62,17 @@ class EvalStage(Stage):
     config_keys = ("eval", "model.path")
     depends_on = ("merge", "grpo", "sft")
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
         out = []
         if cfg.eval.model:
-            out.append(Source(str(cfg.eval.model), "model"))
+            out.append(HubRef(str(cfg.eval.model), "model"))
         elif not any(s in cfg.stages for s in self.depends_on):
-            out.append(Source(str(cfg.model.path), "model"))
+            out.append(HubRef(str(cfg.model.path), "model"))
         if cfg.eval.judge.enabled and not cfg.eval.judge.url and not cfg.eval.judge.launch:
-            out.append(Source(str(cfg.eval.judge.model), "model"))  # fetched before any stage starts
+            out.append(HubRef(str(cfg.eval.judge.model), "model"))  # fetched before any stage starts
         for name in cfg.eval.benchmarks:
             if name in cfg.eval.sources:
-                out.append(Source(str(cfg.eval.sources[name].source), "dataset"))
+                out.append(HubRef(str(cfg.eval.sources[name].source), "dataset"))
         return out
 
     def plan(self, ctx: StageContext) -> StagePlan:

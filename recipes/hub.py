@@ -20,7 +20,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
-class Source:
+class HubRef:
     """Something a stage reads that may have to be fetched first: a model or a dataset."""
 
     ref: str
@@ -29,7 +29,7 @@ class Source:
     """`model` or `dataset`."""
 
 
-class SourceError(RuntimeError):
+class HubRefError(RuntimeError):
     """A model or dataset reference that cannot be made local."""
 
 
@@ -37,7 +37,7 @@ def is_offline(offline: bool = False) -> bool:
     return offline or os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
 
 
-def resolve(source: Source, cache_dir: str | None = None, offline: bool = False) -> Path:
+def resolve(source: HubRef, cache_dir: str | None = None, offline: bool = False) -> Path:
     """Return a local directory for `source`, fetching or building it when needed."""
     ref = source.ref
     if ref.startswith(TINY_PREFIX):
@@ -52,14 +52,14 @@ def resolve(source: Source, cache_dir: str | None = None, offline: bool = False)
         if name in world.models:
             return world.models[name]
         if name not in world.datasets:
-            raise SourceError(f"{ref!r}: the tiny world has no {name!r}; it has {', '.join(world.models)}, "
+            raise HubRefError(f"{ref!r}: the tiny world has no {name!r}; it has {', '.join(world.models)}, "
                               f"{', '.join(world.datasets)}")
         return world.datasets[name]
     path = Path(ref).expanduser()
     if path.exists():
         return path.resolve()
     if not _HUB_ID.match(ref):
-        raise SourceError(f"{ref!r} is not an existing path, a hub id (org/name) or tiny:<name>")
+        raise HubRefError(f"{ref!r} is not an existing path, a hub id (org/name) or tiny:<name>")
     return _download(ref, source.kind, cache_dir, is_offline(offline))
 
 
@@ -81,14 +81,14 @@ def _download(repo_id: str, kind: str, cache_dir: str | None, offline: bool) -> 
         )
     except LocalEntryNotFoundError as err:
         hint = "offline mode is on and it is not in the cache" if offline else "the hub could not be reached"
-        raise SourceError(f"{repo_type} {repo_id!r}: {hint} ({where}); fetch it on a connected node first") from err
+        raise HubRefError(f"{repo_type} {repo_id!r}: {hint} ({where}); fetch it on a connected node first") from err
     except GatedRepoError as err:
-        raise SourceError(f"{repo_type} {repo_id!r} is gated: accept its terms and set HF_TOKEN") from err
+        raise HubRefError(f"{repo_type} {repo_id!r} is gated: accept its terms and set HF_TOKEN") from err
     except (RepositoryNotFoundError, RevisionNotFoundError) as err:
-        raise SourceError(f"{repo_type} {repo_id!r} does not exist on the hub (or is private)") from err
+        raise HubRefError(f"{repo_type} {repo_id!r} does not exist on the hub (or is private)") from err
 
 
-def resolve_all(sources: list[Source], cache_dir: str | None, offline: bool) -> dict[str, str]:
+def resolve_all(sources: list[HubRef], cache_dir: str | None, offline: bool) -> dict[str, str]:
     """Resolve every distinct reference once; return ref -> local path."""
     out: dict[str, str] = {}
     for src in sources:

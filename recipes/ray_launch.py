@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 """Set by Ray in the environment of a Ray job's entrypoint (ray/_private/runtime_env/constants.py)."""
 LAUNCHERS = ("auto", "ray", "local")
-TORCHRUN_ENV = ("NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
 SECRET_ENV: tuple[str, ...] = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "SWANLAB_API_KEY")
 """Tokens forwarded to a Ray job and to the ranks Ray starts, when set (masked in everything shown)."""
 PASS_ENV: tuple[str, ...] = (

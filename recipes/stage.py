@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from recipes.checks import Problem
-from recipes.hub import Source
+from recipes.hub import HubRef
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class Stage(ABC):
     unhashed_keys: tuple[str, ...] = ()
     """Dotted keys under `config_keys` that say how to resume, not what is made: left out of the hash."""
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
         """Models and datasets to fetch before any stage runs."""
         return []
 

@@ -77,13 +77,6 @@ def _last_box_match(text: str) -> re.Match[str] | None:
     return last
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (nested braces handled); None if absent or left unclosed.
-
-    Only the text from the last box on is scanned: the same answer as ``box_spans(text)[-1]``."""
-    return _box_content(text, _last_box_match(text))
-
-
 def _box_content(text: str, m: re.Match[str] | None) -> str | None:
     if m is None:
         return None

@@ -2,7 +2,7 @@
 
 import sys
 
-from recipes.tiny_world.cli import main
+from recipes.tiny_world.rlcs_tiny_world import main
 
 if __name__ == "__main__":
     sys.exit(main())

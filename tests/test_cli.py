@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes.pipeline.cli import COMMANDS, main
+from recipes.pipeline.rlcs import SUBCOMMANDS, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for name, command in COMMANDS.items():
+    for name, command in SUBCOMMANDS.items():
         assert f"  {name}" in out and command.summary in out
 
 
@@ -28,7 +28,7 @@ def test_unknown_command_is_refused_with_the_list(capsys):
     assert "unknown command 'trian'" in err and "convert-sft" in err
 
 
-@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
 def test_each_command_explains_itself_under_its_name(name, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([name, "--help"])
@@ -40,7 +40,7 @@ def test_each_command_explains_itself_under_its_name(name, capsys):
 def test_run_plans_without_importing_the_trainers(tmp_path):
     """`rlcs run` plans the paper's 7B recipe, verl's full command included, without importing vLLM (the lazy stage
     registry); verl and ms-swift (with torch) are imported by the validation pass for their own config checks."""
-    code = ("import sys; from recipes.pipeline.cli import main; "
+    code = ("import sys; from recipes.pipeline.rlcs import main; "
             f"rc = main(['run', 'qwen2_5_vl_7b', 'dry_run=true', 'runs_dir={tmp_path}']); "
             "print('heavy:', sorted(m for m in ('torch', 'verl', 'vllm', 'swift') if m in sys.modules)); sys.exit(rc)")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)

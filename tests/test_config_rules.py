@@ -141,7 +141,7 @@ def test_the_issue_values_are_refused_at_once_one_line_each(tmp_path):
     bad = ["grpo.rollout_n=0", "grpo.temperature=-1", "grpo.kl_loss_type=foo", "grpo.adv_estimator=grpoo",
            "grpo.tensor_parallel_size=3", "eval.benchmarks=[mathvistaa]", "eval.max_new_tokens=0",
            "data.on_bad_row=skp", "sft.global_batch_size=63", "cluster.launcher=slurm", "+grpo.rolout_n=5"]
-    p = subprocess.run([sys.executable, "-m", "recipes.pipeline.cli", "run", "qwen2_5_vl_7b", "dry_run=true",
+    p = subprocess.run([sys.executable, "-m", "recipes.pipeline.rlcs", "run", "qwen2_5_vl_7b", "dry_run=true",
                         f"runs_dir={tmp_path}", *bad], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, p.stderr[-2000:]
     assert "Traceback" not in p.stderr and p.stdout == ""
@@ -238,7 +238,7 @@ def test_the_stages_run_the_upstream_tools_own_checks_and_the_closed_sets_match_
 
 
 def test_rlcs_validate_runs_the_pass_alone(capsys):
-    from recipes.pipeline.cli import main
+    from recipes.pipeline.rlcs import main
 
     assert main(["validate", "tiny", "--schema-only"]) == 0
     assert re.match(r"ok: tiny \(tiny\): \d+ settings and the schema passed in", capsys.readouterr().out)

@@ -61,7 +61,7 @@ def test_the_preflight_warns_where_the_node_falls_short(memory_gb, flash, warned
 
 
 def test_every_dry_run_prints_the_forecast(capsys):
-    from recipes.pipeline.run import main
+    from recipes.pipeline.rlcs_run import main
 
     assert main(["qwen2_5_vl_3b", "dry_run=true", "stages=[grpo,merge]"]) == 0
     out = capsys.readouterr().out

@@ -101,3 +101,18 @@ def test_a_port_already_answering_is_refused(tmp_path):
         assert url == f"http://127.0.0.1:{port}/v1"
         with pytest.raises(JudgeError, match="already answers"), judge_server(judge, tmp_path / "b.log"):
             pass
+
+
+def test_saved_judgements_are_read_like_every_appended_jsonl(tmp_path):
+    """A torn last line is asked again; a bad line elsewhere is an error naming the file and the line (read_jsonl)."""
+    from evaluation.judge import read_judgements
+
+    path = tmp_path / "judgements.jsonl"
+    rows = ['{"id": "a", "judge_model": "m", "correct": true}', '{"id": "b", "judge_model": "other", "correct": true}',
+            '{"id": "c", "judge_model": "m", "correct": false}']
+    path.write_text("\n".join([*rows, '{"id": "d", "judge_mo']), encoding="utf-8")
+    assert read_judgements(path, "m") == {"a": True, "c": False}
+    path.write_text("\n".join([rows[0], "not json", rows[2]]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{path} line 2: not JSON"):
+        read_judgements(path, "m")
+    assert read_judgements(tmp_path / "absent.jsonl", "m") == {}

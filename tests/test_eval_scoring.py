@@ -190,18 +190,18 @@ def test_rescore_reproduces_stored_numbers(tmp_path):
 
 
 def test_score_cli_check_and_refusal(tmp_path, capsys):
-    from evaluation import cli
+    from evaluation import rlcs_evaluate
 
     pred = tmp_path / "predictions.jsonl"
     _write(pred, mathvista_rows())
-    assert cli.main(["score", str(pred)]) == 0
-    assert cli.main(["score", str(pred)]) == 2  # results.json exists: not overwritten silently
-    assert cli.main(["score", str(pred), "--check"]) == 0
+    assert rlcs_evaluate.main(["score", str(pred)]) == 0
+    assert rlcs_evaluate.main(["score", str(pred)]) == 2  # results.json exists: not overwritten silently
+    assert rlcs_evaluate.main(["score", str(pred), "--check"]) == 0
     assert "matches results.json exactly" in capsys.readouterr().out
     res = json.loads((tmp_path / "results.json").read_text())
     res["average"] = 99.0
     (tmp_path / "results.json").write_text(json.dumps(res))
-    assert cli.main(["score", str(pred), "--check"]) == 1
+    assert rlcs_evaluate.main(["score", str(pred), "--check"]) == 1
 
 
 @pytest.mark.parametrize("response,n_options,expected", [

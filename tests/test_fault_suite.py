@@ -159,7 +159,7 @@ def test_converter_killed_mid_conversion_resumes_to_the_same_bytes(tmp_path, tin
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
     def convert(out: Path) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "recipes.pipeline.cli", "convert-sft", "--out", str(out),
+        return subprocess.Popen([sys.executable, "-m", "recipes.pipeline.rlcs", "convert-sft", "--out", str(out),
                                  "data.sft_source=tiny:cold_start", "model.path=tiny:model", "data.max_rows=48",
                                  "--batch-size", "4", "data.num_workers=1", "--no-progress"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -201,7 +201,7 @@ def test_a_full_disk_fails_in_one_line_and_the_rerun_resumes_to_the_same_bytes(s
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
     def convert(out: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "recipes.pipeline.cli", "convert-sft", "--out", str(out),
+        return subprocess.run([sys.executable, "-m", "recipes.pipeline.rlcs", "convert-sft", "--out", str(out),
                                "data.sft_source=tiny:cold_start", "model.path=tiny:model", "data.max_rows=48",
                                "--batch-size", "4", "data.num_workers=1", "--no-progress"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

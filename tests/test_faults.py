@@ -199,7 +199,7 @@ def test_truncated_safetensors_is_named_before_training(tmp_path, tiny_world):
 
 
 def test_runner_reports_an_offline_hub_id_in_one_line(tmp_path, capsys):
-    from recipes.pipeline.run import main
+    from recipes.pipeline.rlcs_run import main
 
     code = main(["tiny", f"runs_dir={tmp_path}", "stages=[sft_data]", "data.sft_source=nosuch-org/no-such-set",
                  "hub.offline=true"])

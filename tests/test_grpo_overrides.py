@@ -16,7 +16,7 @@ from GRPO.verl_overrides import (
     verl_overrides,
 )
 from recipes.pipeline.compose import compose
-from recipes.pipeline.run import main as pipeline_main
+from recipes.pipeline.rlcs_run import main as pipeline_main
 from recipes.stage import StageContext, StageError
 
 PATHS = {"model_path": "/m", "train_files": "/d/train.parquet", "val_files": "/d/val.parquet",

@@ -64,9 +64,9 @@ def test_reference_prompt_is_one_user_turn_counted_with_the_template_default(con
 def test_tiny_gpu_model_has_head_size_64(tiny_world):
     from transformers import AutoConfig
 
-    from recipes.hub import Source, resolve
+    from recipes.hub import HubRef, resolve
 
-    path = resolve(Source("tiny:model_gpu", "model"))
+    path = resolve(HubRef("tiny:model_gpu", "model"))
     cfg = AutoConfig.from_pretrained(str(path))
     text, vision = cfg.text_config, cfg.vision_config
     assert text.hidden_size // text.num_attention_heads == 64 and vision.hidden_size // vision.num_heads == 64

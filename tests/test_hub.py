@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from recipes.hub import Source, SourceError, resolve
+from recipes.hub import HubRef, HubRefError, resolve
 from recipes.pipeline.compose import compose
 from recipes.pipeline.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
@@ -28,7 +28,7 @@ def _cached_dataset(cache: Path, repo_id: str) -> Path:
 
 def test_cached_hub_id_resolves_offline_and_loads_like_a_local_path(tmp_path: Path) -> None:
     snap = _cached_dataset(tmp_path, "org/cold-start")
-    got = resolve(Source("org/cold-start", "dataset"), cache_dir=str(tmp_path), offline=True)
+    got = resolve(HubRef("org/cold-start", "dataset"), cache_dir=str(tmp_path), offline=True)
     assert got == snap
     import datasets
 
@@ -37,24 +37,24 @@ def test_cached_hub_id_resolves_offline_and_loads_like_a_local_path(tmp_path: Pa
 
 
 def test_missing_id_offline_names_the_id_and_cache(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match=r"dataset 'org/absent'.*offline.*" + str(tmp_path).replace("/", ".")):
-        resolve(Source("org/absent", "dataset"), cache_dir=str(tmp_path), offline=True)
+    with pytest.raises(HubRefError, match=r"dataset 'org/absent'.*offline.*" + str(tmp_path).replace("/", ".")):
+        resolve(HubRef("org/absent", "dataset"), cache_dir=str(tmp_path), offline=True)
 
 
 def test_local_path_and_bad_refs(tmp_path: Path) -> None:
-    assert resolve(Source(str(tmp_path), "model")) == tmp_path.resolve()
-    with pytest.raises(SourceError, match="not an existing path, a hub id"):
-        resolve(Source("./no/such/dir", "model"))
-    with pytest.raises(SourceError, match="tiny world has no 'nope'"):
-        resolve(Source("tiny:nope", "dataset"))
+    assert resolve(HubRef(str(tmp_path), "model")) == tmp_path.resolve()
+    with pytest.raises(HubRefError, match="not an existing path, a hub id"):
+        resolve(HubRef("./no/such/dir", "model"))
+    with pytest.raises(HubRefError, match="tiny world has no 'nope'"):
+        resolve(HubRef("tiny:nope", "dataset"))
 
 
 class ReadsSource(Stage):
     name = "sft_data"
     config_keys = ("data.sft_source",)
 
-    def sources(self, cfg: Any) -> list[Source]:
-        return [Source(cfg.data.sft_source, "dataset")]
+    def sources(self, cfg: Any) -> list[HubRef]:
+        return [HubRef(cfg.data.sft_source, "dataset")]
 
     def plan(self, ctx: StageContext) -> StagePlan:
         return StagePlan(outputs={"source": ctx.resolve(ctx.cfg.data.sft_source)})

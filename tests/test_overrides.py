@@ -50,7 +50,7 @@ def test_quoted_values_read_back_as_written(value):
 
 
 def test_evaluate_takes_key_value_and_its_old_flags(capsys):
-    from evaluation.cli import RUN_ALIASES, build_parser
+    from evaluation.rlcs_evaluate import RUN_ALIASES, build_parser
 
     args = parse(build_parser("rlcs evaluate"), ["run", "M", "limit=3", "--out", "o", "--testmini", "--tp", "2",
                                                  "--judge-url", "http://h:8/v1", "sources.x.split=t"], RUN_ALIASES)
@@ -64,7 +64,7 @@ def test_evaluate_takes_key_value_and_its_old_flags(capsys):
 
 
 def test_evaluate_score_reads_only_the_judges_settings(tmp_path, capsys):
-    from evaluation.cli import main
+    from evaluation.rlcs_evaluate import main
 
     assert main(["score", str(tmp_path / "p.jsonl"), "judge.model=x", "limit=3"], prog="rlcs evaluate") == 2
     assert capsys.readouterr().err.splitlines() == ["error: score reads only judge.KEY=value settings, not limit=3"]

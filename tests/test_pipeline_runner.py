@@ -185,9 +185,9 @@ def test_sigterm_stops_the_child_and_leaves_the_stage_resumable(tmp_path: Path) 
     import psutil
 
     (tmp_path / "sleeper_stage.py").write_text(SLEEPER)
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from recipes.pipeline import run, stages; "
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from recipes.pipeline import rlcs_run, stages; "
               "stages.STAGE_MODULES['sft_data'] = 'sleeper_stage'; "
-              "sys.exit(run.main(['tiny', f'runs_dir={sys.argv[1]}', 'stages=[sft_data]']))")
+              "sys.exit(rlcs_run.main(['tiny', f'runs_dir={sys.argv[1]}', 'stages=[sft_data]']))")
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)})

@@ -1,6 +1,6 @@
 """The peers' own equivalence tests (Math-Verify, hendrycks MATH, verl, open-r1) as our case table.
 
-``tests/fixtures/peer_cases.jsonl`` is written by ``benchmarks/peer_cases.py`` from the peers' test files
+``tests/fixtures/peer_cases.jsonl`` is written by ``tests/helpers/build_peer_cases.py`` from the peers' test files
 (provenance per row). Every row with a response is asserted: ``ok`` rows must agree with the peer; ``design``,
 ``debatable`` and ``peer_wrong`` rows must give our stated decision (``ours``, with its ``reason``).
 """
@@ -17,8 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.peer_cases import gold_of, response_of  # noqa: E402
 from reward_fns import grade  # noqa: E402
+
+from helpers.build_peer_cases import gold_of, response_of  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "peer_cases.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]

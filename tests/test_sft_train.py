@@ -101,3 +101,53 @@ def test_tiny_swift_sft_trains_checkpoints_and_resumes(tmp_path: Path, tiny_worl
     assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
     entry = json.loads((run_dir / "manifest.json").read_text())["stages"]["sft"]
     assert entry["status"] == "done" and entry["attempts"] == 2
+
+
+
+PIXELS = 64 * 28 * 28
+"""A small image-token budget for the box-rate checks (generation time grows with it)."""
+
+
+def _bare_greedy(model_dir: Path, jsonl: Path, max_new_tokens: int) -> str:
+    """The first prompt through a bare `model.generate(do_sample=False)` (what box_rate did before): the
+    model's generation_config.json fills every knob not given."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from recipes.data.qwen_vl import typed_parts
+
+    row = read_prompts(jsonl, 1)[0]
+    processor = AutoProcessor.from_pretrained(str(model_dir), max_pixels=PIXELS)
+    messages = [{"role": m["role"], "content": typed_parts(str(m["content"]))} for m in row["messages"]]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text], images=[Image.open(p).convert("RGB") for p in row["images"]] or None,
+                       return_tensors="pt")
+    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+
+
+@pytest.mark.slow
+def test_box_rate_generates_through_evaluations_backend_with_its_pins(tmp_path: Path, tiny_world) -> None:
+    """SFT/box_rate.py generates with evaluation's HFBackend: a model's generation_config.json (here a copy of
+    the tiny model with its repetition penalty raised from 1.05 to 3.0) changes nothing, unlike a bare greedy
+    `generate`."""
+    import shutil
+
+    from SFT.box_rate import measure
+
+    jsonl = write_swift_jsonl(tiny_world.datasets["cold_start"], tmp_path / "data", limit=2)
+    penalised = tmp_path / "penalised"
+    shutil.copytree(tiny_world.model, penalised)
+    gen_cfg = json.loads((penalised / "generation_config.json").read_text())
+    (penalised / "generation_config.json").write_text(json.dumps({**gen_cfg, "repetition_penalty": 3.0}))
+
+    base = measure(tiny_world.model, jsonl, max_new_tokens=24, max_pixels=PIXELS, n_samples=2)
+    assert (base.prompts, len(base.samples)) == (2, 2)
+    assert base.boxed == sum(map(has_closed_box, base.samples))
+    again = measure(penalised, jsonl, max_new_tokens=24, max_pixels=PIXELS, n_samples=2,
+                    batch_size=2)
+    assert again.samples == base.samples and again.boxed == base.boxed
+    assert _bare_greedy(tiny_world.model, jsonl, 24) != _bare_greedy(penalised, jsonl, 24)

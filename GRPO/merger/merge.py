@@ -7,7 +7,7 @@ import logging
 import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,7 +39,6 @@ class MergeReport:
     num_parameters: int
     dtype: str
     files: list[str]
-    dropped_tied: list[str] = field(default_factory=list)
     lora_merged: int = 0
     generation_config: str = "copied"
     seconds: float = 0.0
@@ -107,7 +106,6 @@ def merge(local_dir: str | Path, target_dir: str | Path, dtype: str | torch.dtyp
 
     order = [n for n in (names.get(k) for k in keys) if n in key_of]
     order += [n for n in key_of if n not in order]  # a canonical name filled from its alias
-    dropped = sorted(set(names.values()) & set(arch.tied_aliases))
 
     def out_dtype_of(plan: ParamPlan) -> torch.dtype:
         return out_dtype if (out_dtype is not None and plan.dtype.is_floating_point) else plan.dtype
@@ -145,7 +143,7 @@ def merge(local_dir: str | Path, target_dir: str | Path, dtype: str | torch.dtyp
         gen_source = copy_hf_files(layout.hf_dir, tmp, written_dtype, config)
     del states
     report = MergeReport(target, layout.world_size, layout.fsdp_version, len(specs), n_params,
-                         str(written_dtype).removeprefix("torch."), written, dropped, merged_lora, gen_source,
+                         str(written_dtype).removeprefix("torch."), written, merged_lora, gen_source,
                          time.perf_counter() - start)
     logger.info("merged into %s in %.1f s (%s)", target, report.seconds, ", ".join(written))
     return report

@@ -24,7 +24,7 @@ from recipes.data.errors import BadRowError, RowReject
 from recipes.data.images import image_bytes
 from recipes.data.reader import (
     REQUIRED_COLUMNS,
-    SourceSpec,
+    DatasetSplit,
     check_columns,
     count_rows,
     data_files,
@@ -41,7 +41,6 @@ from SFT.distill.templates import get_template, question_text
 log = logging.getLogger(__name__)
 
 OUTPUT = "train.parquet"
-OUTPUT_COLUMNS = ("images", "problem", "answer", "gold", "source", "source_row", "sample")
 
 
 @dataclass(frozen=True)
@@ -142,8 +141,8 @@ def distill(c: Any, sources: list[SourceRef], teacher: str, teacher_path: str, o
 
     plan = []
     for si, src in enumerate(sources):
-        files = data_files(SourceSpec(src.ref, src.path, src.split))
-        check_columns(SourceSpec(src.ref, src.path, src.split), files)
+        files = data_files(DatasetSplit(src.ref, src.path, src.split))
+        check_columns(DatasetSplit(src.ref, src.path, src.split), files)
         total = count_rows(files)
         plan.append((si, src, files, total if c.max_problems is None else min(total, int(c.max_problems))))
     bar = _bar(progress, sum(p[3] for p in plan))

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from evaluation.generate import engine_count
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
 from SFT.distill.run import OUTPUT, SourceRef, distill, parse_source
 from SFT.distill.templates import get_template
@@ -44,9 +44,9 @@ class DistillStage(Stage):
     name = "distill"
     config_keys = ("distill", "data.system_prompt", "data.max_pixels", "data.min_pixels", "data.on_bad_row")
 
-    def sources(self, cfg: DictConfig) -> list[Source]:
-        out = [Source(parse_source(str(s))[0], "dataset") for s in cfg.distill.sources]
-        return [*out, Source(str(cfg.distill.teacher), "model")]
+    def sources(self, cfg: DictConfig) -> list[HubRef]:
+        out = [HubRef(parse_source(str(s))[0], "dataset") for s in cfg.distill.sources]
+        return [*out, HubRef(str(cfg.distill.teacher), "model")]
 
     def plan(self, ctx: StageContext) -> StagePlan:
         c, cl = ctx.cfg.distill, ctx.cfg.cluster

@@ -30,7 +30,7 @@ from recipes.atomic import OutputExistsError, atomic_write_json, atomic_write_te
 from recipes.data.errors import BadRowError, RowReject
 from recipes.data.reader import (
     REQUIRED_COLUMNS,
-    SourceSpec,
+    DatasetSplit,
     check_columns,
     count_rows,
     data_files,
@@ -46,7 +46,7 @@ CONVERTER_VERSION = 1
 BATCH_SIZE = 64
 """Rows per batch and per output chunk."""
 
-RowFn = Callable[[dict[str, Any], int, SourceSpec, RowSettings], Any]
+RowFn = Callable[[dict[str, Any], int, DatasetSplit, RowSettings], Any]
 """Converts one raw row (with its source index) to an output record, or raises RowReject."""
 
 
@@ -64,7 +64,7 @@ class ChunkWriter(Protocol):
 class Job:
     """One split to convert into `<out_dir>/<name><suffix>`."""
 
-    spec: SourceSpec
+    spec: DatasetSplit
     out_dir: Path
     name: str
     suffix: str
@@ -86,7 +86,7 @@ class Job:
                 "row_fn": f"{self.row_fn.__module__}.{self.row_fn.__qualname__}", **self.settings.hashed()}
 
 
-def _convert_batch(task: tuple[RowFn, SourceSpec, RowSettings, int, list[dict[str, Any]]]) -> tuple[
+def _convert_batch(task: tuple[RowFn, DatasetSplit, RowSettings, int, list[dict[str, Any]]]) -> tuple[
         int, int, list[Any], list[dict[str, Any]]]:
     """Worker: convert a batch; return (start, n, records, rejects as {index, column, reason})."""
     row_fn, spec, settings, start, rows = task

@@ -55,8 +55,6 @@ class PromptCounter:
     the real processor through verl's RLHFDataset.
     """
 
-    IMAGE_PAD = "<|image_pad|>"
-
     def __init__(self, model_dir: str | Path):
         from tokenizers import Tokenizer
 

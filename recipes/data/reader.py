@@ -13,7 +13,7 @@ REQUIRED_COLUMNS = ("images", "problem", "answer")
 
 
 @dataclass(frozen=True)
-class SourceSpec:
+class DatasetSplit:
     """One dataset split to convert."""
 
     ref: str
@@ -23,7 +23,7 @@ class SourceSpec:
     split: str
 
 
-def data_files(spec: SourceSpec) -> list[str]:
+def data_files(spec: DatasetSplit) -> list[str]:
     """The parquet files of `spec`'s split (a parquet file, a dir of an HF-style dataset, a hub snapshot)."""
     path = Path(spec.path)
     if path.is_file():
@@ -52,7 +52,7 @@ def data_files(spec: SourceSpec) -> list[str]:
     return out
 
 
-def open_parquet(spec: SourceSpec, f: str):
+def open_parquet(spec: DatasetSplit, f: str):
     """`pq.ParquetFile(f)`, or BadRowError naming the file when it is empty or not parquet."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -63,7 +63,7 @@ def open_parquet(spec: SourceSpec, f: str):
         raise BadRowError(spec.ref, spec.split, None, None, f"{f}: not a readable parquet file ({err})") from err
 
 
-def count_rows(files: list[str], spec: SourceSpec | None = None) -> int:
+def count_rows(files: list[str], spec: DatasetSplit | None = None) -> int:
     """Rows of the split's files; with `spec`, an unreadable file is a BadRowError naming it."""
     import pyarrow.parquet as pq
 
@@ -72,7 +72,7 @@ def count_rows(files: list[str], spec: SourceSpec | None = None) -> int:
     return sum(open_parquet(spec, f).metadata.num_rows for f in files)
 
 
-def check_columns(spec: SourceSpec, files: list[str], columns: tuple[str, ...] = REQUIRED_COLUMNS) -> None:
+def check_columns(spec: DatasetSplit, files: list[str], columns: tuple[str, ...] = REQUIRED_COLUMNS) -> None:
     """Every file of the split has `columns`, else BadRowError naming the missing one."""
     for f in files:
         names = open_parquet(spec, f).schema_arrow.names

@@ -2,7 +2,7 @@
 
 import sys
 
-from recipes.pipeline.run import main
+from recipes.pipeline.rlcs_run import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,7 @@ from recipes.atomic import OutputExistsError, OutputLockedError
 from recipes.checks import ConfigError, Problem, closest, field_type, rule_of, type_words
 from recipes.data.engine import BATCH_SIZE
 from recipes.data.errors import BadRowError
-from recipes.hub import Source, SourceError, resolve
+from recipes.hub import HubRef, HubRefError, resolve
 from recipes.overrides import Alias, aliases_epilog, parse
 
 DEFAULT_RECIPE = "qwen2_5_vl_7b"
@@ -167,7 +167,7 @@ def compose_settings(conv: Converter, recipe: str, overrides: Sequence[str], pro
 
 def local(ref: str, kind: str, cfg: DictConfig) -> str:
     """Hub id, path or tiny:<name> -> local path (fetched into the HF cache when needed)."""
-    return str(resolve(Source(ref, kind), cfg.hub.cache_dir, bool(cfg.hub.offline)))
+    return str(resolve(HubRef(ref, kind), cfg.hub.cache_dir, bool(cfg.hub.offline)))
 
 
 def model_path(cfg: DictConfig) -> str | None:
@@ -180,7 +180,7 @@ def run_cli(convert: Callable[[], list[dict[str, Any]]]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         summaries = convert()
-    except (ConfigError, BadRowError, OutputExistsError, OutputLockedError, SourceError, FileNotFoundError) as err:
+    except (ConfigError, BadRowError, OutputExistsError, OutputLockedError, HubRefError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for s in summaries:

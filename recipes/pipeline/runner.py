@@ -15,7 +15,7 @@ from recipes import hub
 from recipes.ablation import ABLATIONS, ablation_of
 from recipes.atomic import move_aside
 from recipes.hashing import changed_keys, content_id, stable_hash
-from recipes.hub import Source
+from recipes.hub import HubRef
 from recipes.pipeline.cost import echo_forecast
 from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
 from recipes.pipeline.preflight import run_checks
@@ -133,8 +133,8 @@ class Runner:
             results.append(StageResult(name, "planned", 0.0, dict(p.outputs)))
         return results
 
-    def _sources(self) -> list[Source]:
-        out: list[Source] = []
+    def _sources(self) -> list[HubRef]:
+        out: list[HubRef] = []
         for name in self.selected:
             out.extend(self.stages[name].sources(self.cfg))
         return out

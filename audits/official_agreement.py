@@ -21,7 +21,7 @@ antlr4-python3-runtime==4.7.2 levenshtein`); without it the saved verdicts are u
 Each repository path may be a checkout or a bare git dir (as `fetch` leaves it; read with `git show`).
 Their data are read, never copied into this project.
 
-    .venv/bin/python benchmarks/official_agreement.py --mathvista PATH --mathv PATH [--out DIR]
+    .venv/bin/python audits/official_agreement.py --mathvista PATH --mathv PATH [--out DIR]
         [--official-deps DIR] [--only SUBSTR ...] [--stride K] [--max-files N] [--workers N]
 """
 

@@ -19,7 +19,7 @@ Probes (each with the verdict it must get):
               accept it ("Area $=9 \\pi \\mathrm{cm}^{2}$" -> "9 \\pi")    right
   judge       the judge prompt's in-context examples (evaluation/prompts.py demo_prompt_score): their Judgement
 
-    .venv/bin/python benchmarks/mathverse_probes.py --mathverse PATH [--out DIR]
+    .venv/bin/python audits/mathverse_probes.py --mathverse PATH [--out DIR]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.official_agreement import _NO_IMAGE, Repo  # noqa: E402
+from audits.official_agreement import _NO_IMAGE, Repo  # noqa: E402
 
 _JUDGE_EXAMPLE_RE = re.compile(r"\[Question\]: (.*?)\n\[Standard Answer\]: (.*?)\n\[Model_answer\] : (.*?)\n"
                                r"Judgement: ([01])", re.DOTALL)

@@ -2,7 +2,7 @@ r"""Convert the peers' math-equivalence tests into our case table ``tests/fixtur
 
 Reads the repositories' own test files (never runs them) from bare git directories or checkouts:
 
-    .venv/bin/python benchmarks/peer_cases.py --math-verify DIR --hendrycks DIR --verl DIR --open-r1 DIR \
+    .venv/bin/python tests/helpers/build_peer_cases.py --math-verify DIR --hendrycks DIR --verl DIR --open-r1 DIR \
         [--verl-pr d69068d] [--out tests/fixtures/peer_cases.jsonl]
 
 Sources: huggingface/Math-Verify ``tests/*.py`` (every ``pytest.mark.parametrize`` row and every literal
@@ -31,7 +31,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from recipes.atomic import atomic_write_text  # noqa: E402

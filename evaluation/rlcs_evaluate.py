@@ -155,11 +155,11 @@ def main(argv: list[str] | None = None, prog: str = "scripts/evaluate.py") -> in
     from evaluation.backends import GenerationError
     from evaluation.bench_data import BenchmarkError
     from evaluation.judge import JudgeError
-    from recipes.hub import SourceError
+    from recipes.hub import HubRefError
 
     try:
         return _run(args) if args.cmd == "run" else _score(args)
-    except (ValueError, BenchmarkError, GenerationError, JudgeError, SourceError) as err:
+    except (ValueError, BenchmarkError, GenerationError, JudgeError, HubRefError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

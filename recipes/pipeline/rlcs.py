@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Command:
+class Subcommand:
     """One subcommand: where its `main(argv, prog) -> int` lives and what it does."""
 
     target: str
@@ -30,37 +30,37 @@ class Command:
         return getattr(importlib.import_module(module), function)
 
 
-COMMANDS: dict[str, Command] = {
-    "run": Command("recipes.pipeline.run:main",
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "run": Subcommand("recipes.pipeline.rlcs_run:main",
                    "run a recipe's stages (SFT -> GRPO -> merge -> eval); skips what is done, resumes the rest"),
-    "validate": Command("recipes.pipeline.validate:main",
+    "validate": Subcommand("recipes.pipeline.validate:main",
                         "check a recipe and overrides (schema, relations, verl's and ms-swift's own checks); run nothing"),
-    "convert-sft": Command("recipes.pipeline.convert_cli:main_sft",
+    "convert-sft": Subcommand("recipes.pipeline.convert_cli:main_sft",
                            "convert the cold-start set to ms-swift JSON lines plus images"),
-    "convert-rl": Command("recipes.pipeline.convert_cli:main_rl",
+    "convert-rl": Subcommand("recipes.pipeline.convert_cli:main_rl",
                           "convert the RL and validation sets to verl's RL parquet"),
-    "merge": Command("GRPO.merger.__main__:main",
+    "merge": Subcommand("GRPO.merger.__main__:main",
                      "merge a verl FSDP actor checkpoint into a Hugging Face model dir (verl's merger flags)"),
-    "evaluate": Command("evaluation.cli:main",
+    "evaluate": Subcommand("evaluation.rlcs_evaluate:main",
                         "evaluate a model on MathVista, We-Math, MathVerse, MathVision; or rescore predictions"),
-    "compare": Command("evaluation.compare:main",
+    "compare": Subcommand("evaluation.compare:main",
                        "evaluate runs and models side by side, beside the paper's rows"),
-    "submit": Command("recipes.pipeline.submit:main",
+    "submit": Subcommand("recipes.pipeline.submit:main",
                       "send a recipe to a Ray cluster as a Ray job; its status, logs, or stop it"),
-    "check-verl": Command("GRPO.verl_check:main",
+    "check-verl": Subcommand("GRPO.verl_check:main",
                           "check a recipe's GRPO overrides with verl's own config code, on this CPU"),
-    "push": Command("recipes.pipeline.push:main",
+    "push": Subcommand("recipes.pipeline.push:main",
                     "upload a run's merged model, processor, model card, results and curves to the Hub"),
-    "report": Command("recipes.pipeline.run_report:main",
+    "report": Subcommand("recipes.pipeline.run_report:main",
                       "write a run's report as one self-contained HTML page (opens with no server)"),
-    "tiny-world": Command("recipes.tiny_world.cli:main",
+    "tiny-world": Subcommand("recipes.tiny_world.rlcs_tiny_world:main",
                           "build (or reuse) the offline tiny models (Qwen2.5-VL, Qwen3-VL) and synthetic datasets"),
 }
 
 
 def usage() -> str:
-    width = max(map(len, COMMANDS))
-    rows = "\n".join(f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items())
+    width = max(map(len, SUBCOMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {cmd.summary}" for name, cmd in SUBCOMMANDS.items())
     return (f"usage: rlcs COMMAND [ARGS ...]\n\nThe cold-start RL pipeline (arXiv 2505.22334): ms-swift SFT -> verl "
             f"GRPO on Ray -> FSDP merge -> evaluation.\n\ncommands:\n{rows}\n\n`rlcs COMMAND --help` explains "
             f"one; recipes: `rlcs run --help`.")
@@ -72,10 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(usage())
         return 0
     name, rest = args[0], args[1:]
-    if name not in COMMANDS:
+    if name not in SUBCOMMANDS:
         print(f"rlcs: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    return COMMANDS[name].main()(rest, prog=f"rlcs {name}")
+    return SUBCOMMANDS[name].main()(rest, prog=f"rlcs {name}")
 
 
 if __name__ == "__main__":
