@@ -15,6 +15,8 @@ PACKAGES = ("recipes", "SFT", "GRPO", "evaluation", "reward_fns")
 BASENAMES = Counter(p.name for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py") if ".venv" not in p.parts)
 SHARED_BY_DESIGN = {"__main__.py"}
 """`python -m PACKAGE`'s file: its package names it."""
+
+
 @pytest.mark.parametrize("name", list(SUBCOMMANDS))
 def test_each_subcommand_module_has_a_name_of_its_own(name: str):
     module = SUBCOMMANDS[name].target.split(":")[0]
