@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
+from evaluation.reflection import Reflection
 from recipes.atomic import atomic_write_json
 
 RESULTS_JSON = "results.json"
@@ -106,7 +107,7 @@ class Scores(TypedDict):
 class Results(Scores):
     """Scores plus what the evaluation was: the body of results.json."""
 
-    reflection: NotRequired[dict[str, Any]]
+    reflection: NotRequired[Reflection]
     """evaluation/reflection.py's share of responses with a reflection pattern, per benchmark and overall."""
     model: str | None
     settings: dict[str, Any] | None
@@ -118,7 +119,7 @@ class Results(Scores):
 
 
 def results_of(scores: Scores, *, model: str | None, settings: dict[str, Any] | None, preset: str | None,
-               reflection: dict[str, Any] | None = None, fallback_extraction: bool | None = None,
+               reflection: Reflection | None = None, fallback_extraction: bool | None = None,
                generation: dict[str, Any] | None = None) -> Results:
     """`scores` with what the evaluation was; the keys in results.json's order, the optional ones only when given."""
     out: dict[str, Any] = dict(scores)
