@@ -7,8 +7,6 @@ complete chunk.
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig
 
 from recipes.atomic import OutputExistsError
@@ -17,6 +15,7 @@ from recipes.data.rows import RowSettings
 from recipes.families import family_or_none
 from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import RlDataOutputs
 
 
 def rl_system_prompt(cfg: DictConfig) -> str | None:
@@ -37,7 +36,7 @@ def rl_prompt_shape(cfg: DictConfig) -> str:
     return f"system message {system!r} + the problem as the user turn (data.rl_system_prompt=true)"
 
 
-class RLDataStage(Stage):
+class RLDataStage(Stage[RlDataOutputs]):
     name = "rl_data"
     config_keys = ("data.rl_source", "data.rl_split", "data.val_source", "data.val_split", "data.system_prompt", "data.rl_system_prompt",
                    "data.max_pixels", "data.min_pixels", "data.max_prompt_length", "data.on_bad_row",
@@ -57,7 +56,7 @@ class RLDataStage(Stage):
                    f"prompts: {rl_prompt_shape(ctx.cfg)}"],
         )
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> RlDataOutputs:
         from GRPO.rl_rows import convert_rl
 
         d = ctx.cfg.data
@@ -70,8 +69,8 @@ class RLDataStage(Stage):
                              "val", settings)
         except (BadRowError, OutputExistsError) as err:
             raise StageError(f"stage 'rl_data': {err}") from err
-        out = {"train": train["output"], "val": val["output"], "rows_train": train["rows"],
-               "rows_val": val["rows"], "rejected": train["rejected"] + val["rejected"]}
+        out = RlDataOutputs(train=train["output"], val=val["output"], rows_train=train["rows"],
+                            rows_val=val["rows"], rejected=train["rejected"] + val["rejected"])
         rejects = [s["rejects"] for s in (train, val) if s["rejects"]]
         if rejects:
             out["rejects"] = rejects

@@ -9,13 +9,13 @@ model. Outputs: `model`, `checkpoint` (what it was made from) and the backend's 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from GRPO.train_stage import backend
 from recipes.stage import Stage, StageContext, StagePlan
+from recipes.stage_outputs import MergeOutputs
 
 
-class MergeStage(Stage):
+class MergeStage(Stage[MergeOutputs]):
     name = "merge"
     config_keys = ("merge", "grpo.backend")
     depends_on = ("grpo",)
@@ -27,7 +27,7 @@ class MergeStage(Stage):
     def plan(self, ctx: StageContext) -> StagePlan:
         return backend(ctx.cfg).plan_hf_model(ctx, self._target(ctx))
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> MergeOutputs:
         return backend(ctx.cfg).make_hf_model(ctx, self._target(ctx))
 
 

@@ -23,6 +23,7 @@ from recipes.atomic import atomic_write_json
 from recipes.checks import Problem, problem_from
 from recipes.ms_swift import argument_errors, last_checkpoint
 from recipes.stage import HF_MODEL, StageContext, StageError, StagePlan
+from recipes.stage_outputs import GrpoOutputs, MergeOutputs
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ class SwiftCheckpointError(StageError):
 
 
 def _paths(ctx: StageContext, model: str, out: Path, resume_from: str | None) -> SwiftPaths:
-    val = ctx.output_of("rl_data", "val") if int(ctx.cfg.grpo.val_freq) > 0 else None
-    return SwiftPaths(model=model, train_file=ctx.output_of("rl_data", "train"), output_dir=str(out),
+    data = ctx.outputs("rl_data")
+    val = data["val"] if int(ctx.cfg.grpo.val_freq) > 0 else None
+    return SwiftPaths(model=model, train_file=data["train"], output_dir=str(out),
                       val_file=val, resume_from=resume_from)
 
 
@@ -70,7 +72,7 @@ def plan(ctx: StageContext, model: str, out: Path) -> StagePlan:
                               "reward_mean": "[per step]", "log": str(ctx.stage_dir / "log.txt")})
 
 
-def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
+def run(ctx: StageContext, model: str, out: Path) -> GrpoOutputs:
     """Train `model` into `out` (resuming from its newest complete checkpoint), validate the newest
     checkpoint, record per-step reward."""
     resume = last_checkpoint(out)
@@ -93,24 +95,24 @@ def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
     log.info("grpo (swift): reward mean per step %s", [round(r, 4) for r in rewards])
     summary = {"checkpoint": str(ckpt), "reward_mean": rewards, "validation": info}
     atomic_write_json(ctx.stage_dir / SUMMARY, summary)
-    return {"checkpoint": str(ckpt), "format": HF_MODEL, "step": info["step"], "reward_mean": rewards,
-            "reward_mean_last": rewards[-1] if rewards else None, "log": str(ctx.stage_dir / "log.txt")}
+    return GrpoOutputs(checkpoint=str(ckpt), format=HF_MODEL, step=info["step"], reward_mean=rewards,
+                       reward_mean_last=rewards[-1] if rewards else None, log=str(ctx.stage_dir / "log.txt"))
 
 
 # -- merge stage entry points: the checkpoint already is a Hugging Face model ---------------------------
 def plan_hf_model(ctx: StageContext, target: Path) -> StagePlan:
     """No merge: the grpo checkpoint is validated and recorded as the model (`target` is not written)."""
-    ckpt = ctx.output_of("grpo", "checkpoint")
+    ckpt = ctx.outputs("grpo")["checkpoint"]
     return StagePlan(notes=[f"validate the ms-swift checkpoint {ckpt} and record it (no merge needed)"],
                      outputs={"model": ckpt})
 
 
-def make_hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
+def make_hf_model(ctx: StageContext, target: Path) -> MergeOutputs:
     """Validate the grpo checkpoint (every tensor readable and finite, parameter count equal to the
     architecture's) and record it as the model; `target` is not written."""
-    info = validate_swift_checkpoint(ctx.output_of("grpo", "checkpoint"))
-    return {"model": info["path"], "checkpoint": info["path"], "step": info["step"],
-            "num_parameters": info["num_parameters"], "dtype": ",".join(info["dtype"])}
+    info = validate_swift_checkpoint(ctx.outputs("grpo")["checkpoint"])
+    return MergeOutputs(model=info["path"], checkpoint=info["path"], step=info["step"],
+                        num_parameters=info["num_parameters"], dtype=",".join(info["dtype"]))
 
 
 # -- reading what ms-swift wrote --------------------------------------------------------------------------

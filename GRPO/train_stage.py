@@ -9,7 +9,7 @@ GRPO/swift_backend.py. They train into `runs/<run>/grpo/checkpoints` and record 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from omegaconf import DictConfig
 
@@ -18,6 +18,7 @@ from recipes.ablation import starts_from
 from recipes.checks import Problem
 from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import GrpoOutputs, MergeOutputs
 
 
 class GRPOBackend(Protocol):
@@ -26,13 +27,13 @@ class GRPOBackend(Protocol):
     def plan(self, ctx: StageContext, model: str, out: Path) -> StagePlan:
         """The grpo stage's plan for training `model` into `out`."""
 
-    def run(self, ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
+    def run(self, ctx: StageContext, model: str, out: Path) -> GrpoOutputs:
         """Train (resuming from `out`); return the outputs `checkpoint`, `format`, `step` (and its own)."""
 
     def plan_hf_model(self, ctx: StageContext, target: Path) -> StagePlan:
         """The merge stage's plan for making grpo's checkpoint a Hugging Face model (at `target` if written)."""
 
-    def make_hf_model(self, ctx: StageContext, target: Path) -> dict[str, Any]:
+    def make_hf_model(self, ctx: StageContext, target: Path) -> MergeOutputs:
         """Make grpo's checkpoint a Hugging Face model; return the outputs, `model` among them."""
 
     def validate(self, cfg: DictConfig) -> list[Problem]:
@@ -50,7 +51,7 @@ def backend(cfg: DictConfig) -> GRPOBackend:
     return BACKENDS[name]
 
 
-class GRPOStage(Stage):
+class GRPOStage(Stage[GrpoOutputs]):
     name = "grpo"
     depends_on = ("rl_data", "sft")
     config_keys = ("grpo", "data.max_prompt_length", "data.system_prompt", "cluster.nnodes",
@@ -80,7 +81,7 @@ class GRPOStage(Stage):
     def plan(self, ctx: StageContext) -> StagePlan:
         return backend(ctx.cfg).plan(ctx, self._actor_model(ctx), self._out(ctx))
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> GrpoOutputs:
         return backend(ctx.cfg).run(ctx, self._actor_model(ctx), self._out(ctx))
 
 

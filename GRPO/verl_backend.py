@@ -20,7 +20,6 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,6 +27,7 @@ from GRPO.verl_overrides import PARITY, GRPOConfigError, verl_overrides
 from recipes import tracking
 from recipes.checks import Problem, problem_from
 from recipes.stage import Command, StageContext, StageError, StagePlan
+from recipes.stage_outputs import GrpoOutputs, MergeOutputs
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ def steps_note(ctx: StageContext) -> str:
     """What the plan says about the step count: from the converted data when it exists."""
     g = ctx.cfg.grpo
     cap = f", capped by grpo.max_steps={g.max_steps}" if g.max_steps is not None else ""
-    if ctx.has_output("rl_data", "rows_train"):
-        rows = int(ctx.output_of("rl_data", "rows_train"))
+    data = ctx.outputs("rl_data")
+    if "rows_train" in data:
+        rows = int(data["rows_train"])
         return (f"{training_steps(ctx.cfg, rows)} steps: {rows:,} converted rows // {g.rollout_batch_size} prompts "
                 f"= {rows // int(g.rollout_batch_size)} per epoch x {g.total_epochs} epoch(s){cap}")
     paper = PAPER_RL_ROWS // int(g.rollout_batch_size) * int(g.total_epochs)
@@ -70,8 +71,9 @@ def _step_of(actor: str | Path) -> int:
 
 def command(ctx: StageContext, model: str, out: Path) -> Command:
     """`python -m verl.trainer.main_ppo <overrides>` training `model` into `out`, run from the stage dir."""
-    overrides = verl_overrides(ctx.cfg, model_path=model, train_files=ctx.output_of("rl_data", "train"),
-                               val_files=ctx.output_of("rl_data", "val"), checkpoint_dir=str(out))
+    data = ctx.outputs("rl_data")
+    overrides = verl_overrides(ctx.cfg, model_path=model, train_files=data["train"], val_files=data["val"],
+                               checkpoint_dir=str(out))
     env = {"HYDRA_FULL_ERROR": "1", "PYTHONPATH": str(PROJECT_ROOT)}
     if "wandb" in tracking.stage_loggers(ctx.cfg, "grpo") and os.environ.get("WANDB_MODE"):
         env["WANDB_MODE"] = os.environ["WANDB_MODE"]  # offline when no key (recipes/pipeline/preflight.py)
@@ -120,7 +122,7 @@ def plan(ctx: StageContext, model: str, out: Path) -> StagePlan:
     )
 
 
-def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
+def run(ctx: StageContext, model: str, out: Path) -> GrpoOutputs:
     """Check the overrides, train (verl resumes from `out` itself), record the newest actor checkpoint."""
     if ctx.cfg.cluster.device != "cuda":
         raise StageError(
@@ -139,9 +141,10 @@ def run(ctx: StageContext, model: str, out: Path) -> dict[str, Any]:
     except CheckpointLayoutError as err:
         raise StageError(f"verl finished but saved no usable checkpoint ({err}); "
                          f"check trainer.save_freq and the log in {ctx.stage_dir / 'log.txt'}") from None
-    result: dict[str, Any] = {"checkpoint": str(actor), "format": FORMAT, "step": _step_of(actor)}
-    if ctx.has_output("rl_data", "rows_train"):
-        result["steps_planned"] = training_steps(ctx.cfg, int(ctx.output_of("rl_data", "rows_train")))
+    result = GrpoOutputs(checkpoint=str(actor), format=FORMAT, step=_step_of(actor))
+    data = ctx.outputs("rl_data")
+    if "rows_train" in data:
+        result["steps_planned"] = training_steps(ctx.cfg, int(data["rows_train"]))
         if result["step"] != result["steps_planned"]:
             log.warning("grpo: the newest checkpoint is step %d, the plan had %d steps",
                         result["step"], result["steps_planned"])
@@ -153,19 +156,20 @@ def _step(ctx: StageContext) -> int | None:
     """`merge.step` when given, else the grpo stage's recorded step (None: not recorded yet)."""
     if ctx.cfg.merge.step is not None:
         return int(ctx.cfg.merge.step)
-    if ctx.has_output("grpo", "step"):
-        return int(ctx.output_of("grpo", "step"))
+    grpo = ctx.outputs("grpo")
+    if "step" in grpo:
+        return int(grpo["step"])
     return None
 
 
 def actor_dir(ctx: StageContext, planning: bool = False) -> str:
     """The `global_step_N/actor` dir to merge: grpo's checkpoint, or its sibling at `merge.step`."""
-    step = _step(ctx)
-    if planning and not ctx.has_output("grpo", "checkpoint"):
-        return ctx.output_of("grpo", "checkpoint") if step is None else f"<grpo checkpoints>/global_step_{step}/actor"
+    step, grpo = _step(ctx), ctx.outputs("grpo")
+    if planning and "checkpoint" not in grpo:
+        return grpo["checkpoint"] if step is None else f"<grpo checkpoints>/global_step_{step}/actor"
     from GRPO.merger import find_latest_actor_dir
 
-    root = Path(ctx.output_of("grpo", "checkpoint")).parent.parent  # <out>/global_step_N/actor
+    root = Path(grpo["checkpoint"]).parent.parent  # <out>/global_step_N/actor
     return str(find_latest_actor_dir(root, step=step))
 
 
@@ -180,15 +184,15 @@ def plan_hf_model(ctx: StageContext, target: Path) -> StagePlan:
                             "merges grpo's last saved step; merge.step=N picks another"])
 
 
-def make_hf_model(ctx: StageContext, target: Path) -> dict[str, Any]:
+def make_hf_model(ctx: StageContext, target: Path) -> MergeOutputs:
     """Merge the actor's FSDP shards into a Hugging Face model at `target` (kept when already written)."""
     from GRPO.merger import merge
 
     actor = actor_dir(ctx)
     if target.exists():  # written atomically, so it is complete: an earlier attempt got this far
-        return {"model": str(target), "checkpoint": actor, "resumed": True}
+        return MergeOutputs(model=str(target), checkpoint=actor, resumed=True)
     report = merge(actor, target, dtype=ctx.cfg.merge.dtype, max_shard_size=ctx.cfg.merge.max_shard_size)
     print(f"merged {report.num_parameters:,} parameters from {report.world_size} rank(s) of {shlex.quote(actor)} "
           f"into {target} ({report.dtype}, {report.seconds:.1f} s)")
-    return {"model": str(target), "checkpoint": actor, "step": _step_of(actor),
-            "num_parameters": report.num_parameters, "dtype": report.dtype, "world_size": report.world_size}
+    return MergeOutputs(model=str(target), checkpoint=actor, step=_step_of(actor),
+                        num_parameters=report.num_parameters, dtype=report.dtype, world_size=report.world_size)

@@ -6,27 +6,27 @@ Writes `runs/<run>/sft_data/{train.jsonl, images/, train.summary.json}` (and `tr
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig
 
 from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
 from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import SftDataOutputs
 
 
 def cold_start_source(ctx: StageContext) -> tuple[str, str, str]:
     """(reference, local path, split) of the cold-start rows: the distill stage's output when it is in the
     plan (or ran in this run), else `data.sft_source`."""
-    if "distill" in ctx.cfg.stages or ctx.has_output("distill", "data"):
-        path = ctx.output_of("distill", "data")
+    distilled = ctx.outputs("distill")
+    if "distill" in ctx.cfg.stages or "data" in distilled:
+        path = distilled["data"]
         return path, path, "train"
     d = ctx.cfg.data
     return str(d.sft_source), ctx.resolve(str(d.sft_source)), str(d.sft_split)
 
 
-class SFTDataStage(Stage):
+class SFTDataStage(Stage[SftDataOutputs]):
     name = "sft_data"
     config_keys = ("data.sft_source", "data.sft_split", "data.system_prompt", "data.max_pixels",
                    "data.max_prompt_length", "data.on_bad_row", "data.max_rows", "model.path")
@@ -45,7 +45,7 @@ class SFTDataStage(Stage):
                    f"rows over {d.max_prompt_length} prompt tokens or {d.max_pixels} pixels: on_bad_row={d.on_bad_row}"],
         )
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> SftDataOutputs:
         from SFT.sft_rows import convert_sft, sft_settings
 
         ref, path, split = cold_start_source(ctx)
@@ -54,7 +54,7 @@ class SFTDataStage(Stage):
             s = convert_sft(ref, path, split, ctx.stage_dir, settings)
         except (BadRowError, OutputExistsError) as err:
             raise StageError(f"stage 'sft_data': {err}") from err
-        out = {"train": s["output"], "images": s["images"], "rows": s["rows"], "rejected": s["rejected"]}
+        out = SftDataOutputs(train=s["output"], images=s["images"], rows=s["rows"], rejected=s["rejected"])
         if s["rejects"]:
             out["rejects"] = s["rejects"]
         return out

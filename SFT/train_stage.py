@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,6 +21,7 @@ from recipes.atomic import atomic_write_text
 from recipes.checks import Problem, problem_from
 from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import SftOutputs
 from SFT.checks import check_dataset, check_model_dir
 from SFT.flags import (
     MANAGED_BY_RECIPE,
@@ -50,7 +50,7 @@ def _model_path(ctx: StageContext) -> str:
         return ref
 
 
-class SFTStage(Stage):
+class SFTStage(Stage[SftOutputs]):
     name = "sft"
     depends_on = ("sft_data",)
     unhashed_keys = ("sft.resume_weights_only",)
@@ -84,7 +84,7 @@ class SFTStage(Stage):
         resume = ms_swift.last_checkpoint(out)  # read-only: a dry run shows the resume too
         return SFTPaths(
             model=_model_path(ctx),
-            dataset=ctx.output_of("sft_data", "train"),
+            dataset=ctx.outputs("sft_data")["train"],
             output_dir=str(out.resolve()),
             system_file=str((ctx.stage_dir / "system.txt").resolve()),
             resume_from=str(resume) if resume else None,
@@ -120,7 +120,7 @@ class SFTStage(Stage):
             notes=notes,
         )
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> SftOutputs:
         cfg = ctx.cfg
         paths = self._paths(ctx)
         if paths.resume_weights_only and not cfg.sft.resume_weights_only:
@@ -144,7 +144,7 @@ class SFTStage(Stage):
         return self.outputs(cfg, Path(paths.output_dir), rows, ctx.stage_dir / "log.txt")
 
     @staticmethod
-    def outputs(cfg: DictConfig, output_dir: Path, rows: int, log_path: Path) -> dict[str, Any]:
+    def outputs(cfg: DictConfig, output_dir: Path, rows: int, log_path: Path) -> SftOutputs:
         """The manifest entry: the chosen checkpoint for GRPO, plus the last and the best."""
         last = ms_swift.last_checkpoint(output_dir)
         if last is None:
@@ -156,11 +156,11 @@ class SFTStage(Stage):
                 "(sft.split_dataset_ratio is 0?); use sft.checkpoint=last or enable evaluation"
             )
         chosen = best if cfg.sft.checkpoint == "best" else last
-        return {
-            "checkpoint": str(chosen), "last_checkpoint": str(last), "best_checkpoint": str(best or ""),
-            "global_step": ms_swift.global_step(last), "train_rows": rows, "output_dir": str(output_dir),
-            "log": str(log_path),
-        }
+        return SftOutputs(
+            checkpoint=str(chosen), last_checkpoint=str(last), best_checkpoint=str(best or ""),
+            global_step=ms_swift.global_step(last), train_rows=rows, output_dir=str(output_dir),
+            log=str(log_path),
+        )
 
 
 STAGE = SFTStage()

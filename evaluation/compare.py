@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from evaluation.paper_numbers import COLUMNS, PAPER_ROWS
-from evaluation.reflection import reflection_stats
+from evaluation.results import Results
 from recipes.ablation import MODEL_PRODUCERS
 from recipes.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -47,17 +47,26 @@ class Entry:
     run_dir: Path | None = None
 
 
+@dataclass
+class Evaluated:
+    """An entry's results, as `evaluate` returned them, and how many stored predictions they reused."""
+
+    results: Results
+    reused_predictions: int
+
+
 def _run_model(run_dir: Path, manifest: dict[str, Any]) -> tuple[str | None, Path | None]:
     """(model the run's eval evaluated or would evaluate, its stored predictions if any)."""
-    stages = manifest.get("stages", {})
+    from recipes.pipeline.manifest import done_outputs
+
+    outputs = done_outputs(manifest)
     pred = run_dir / "eval" / "predictions.jsonl"
-    eval_out = stages.get("eval", {}).get("outputs", {})
-    if eval_out.get("model"):
-        return str(eval_out["model"]), pred if pred.is_file() else None
-    for stage, key in MODEL_PRODUCERS["eval"]:
-        entry = stages.get(stage, {})
-        if entry.get("status") == "done" and entry.get("outputs", {}).get(key):
-            return str(entry["outputs"][key]), None
+    if "eval" in outputs and outputs["eval"].get("model"):
+        return str(outputs["eval"]["model"]), pred if pred.is_file() else None
+    for stage, key in MODEL_PRODUCERS["eval"]:  # (stage, key) from a table: the untyped read
+        made = cast("Mapping[str, Any]", outputs.get(stage, {}))
+        if made.get(key):
+            return str(made[key]), None
     return None, None
 
 
@@ -111,33 +120,26 @@ def _seed_from_stored(entry: Entry, work: Path, want: dict[str, Any], item_ids: 
     return len(keep)
 
 
-def evaluate_entry(entry: Entry, ecfg: Any, out_dir: Path, resolve: Any) -> dict[str, Any]:
-    """Evaluate `entry` with `ecfg` into `<out_dir>/evals/<label>/` (reusing what matches); add reflection."""
+def evaluate_entry(entry: Entry, ecfg: Any, out_dir: Path, resolve: Any) -> Evaluated:
+    """Evaluate `entry` with `ecfg` into `<out_dir>/evals/<label>/` (reusing what matches)."""
     from dataclasses import asdict
 
-    from evaluation.run import VERDICTS, evaluate, load_benchmarks, settings_from
+    from evaluation.run import evaluate, load_benchmarks, settings_from
 
     work = out_dir / "evals" / _slug(entry.label)
     want = asdict(settings_from(ecfg, entry.model))
     reused = 0
     if entry.stored is not None:
         reused = _seed_from_stored(entry, work, want, {it.id for it in load_benchmarks(ecfg, resolve)})
-    res = evaluate(ecfg, entry.model, work, resolve=resolve, label=entry.label)
-    rows = [json.loads(line) for line in (work / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-    verdicts = [json.loads(line) for line in (work / VERDICTS).read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-    res["reflection"] = reflection_stats(rows, {v["id"]: bool(v["correct"]) for v in verdicts})
-    res["reused_predictions"] = reused
-    return res
+    return Evaluated(evaluate(ecfg, entry.model, work, resolve=resolve, label=entry.label), reused)
 
 
-def _acc(res: dict[str, Any], bench: str) -> float | None:
-    entry = res.get("benchmarks", {}).get(bench)
+def _acc(res: Results, bench: str) -> float | None:
+    entry = res["benchmarks"].get(bench)
     return None if entry is None else float(entry["accuracy"])
 
 
-def _avg4(res: dict[str, Any]) -> float | None:
+def _avg4(res: Results) -> float | None:
     vals = [_acc(res, b) for b in COLUMNS]
     vals = [v for v in vals if v is not None]
     return round(sum(vals) / len(vals), 2) if vals else None
@@ -149,14 +151,15 @@ def _fmt(x: float | None, signed: bool = False) -> str:
     return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
-def benchmark_columns(results: Sequence[dict[str, Any]]) -> list[str]:
+def benchmark_columns(results: Sequence[Results]) -> list[str]:
     """The paper's four (in its order) that any result has, then every other benchmark (e.g. `heldin`)."""
-    seen = {b for r in results for b in r.get("benchmarks", {})}
+    seen = {b for r in results for b in r["benchmarks"]}
     return [b for b in COLUMNS if b in seen] + sorted(seen - set(COLUMNS))
 
 
-def render_markdown(labels: Sequence[str], results: Sequence[dict[str, Any]], baseline: str, preset: str) -> str:
-    """The comparison table (paper rows first), deltas against `baseline`, and reflection per run."""
+def render_markdown(labels: Sequence[str], results: Sequence[Results], baseline: str, preset: str) -> str:
+    """The comparison table (paper rows first), deltas against `baseline`, and reflection per run (every
+    result has `reflection`: evaluate's do, and the report reads other runs' only when they have it)."""
     from evaluation.score import TITLES
 
     cols = benchmark_columns(results)
@@ -198,7 +201,7 @@ def render_markdown(labels: Sequence[str], results: Sequence[dict[str, Any]], ba
     return "\n".join(lines)
 
 
-def render_plot(labels: Sequence[str], results: Sequence[dict[str, Any]], preset: str) -> bytes:
+def render_plot(labels: Sequence[str], results: Sequence[Results], preset: str) -> bytes:
     """Grouped bars per benchmark (+ avg of the paper's four): the paper's rows, then every model; PNG bytes."""
     from evaluation.report import grouped_bars
     from evaluation.score import TITLES
@@ -230,16 +233,17 @@ def compare(inputs: Sequence[str], out_dir: Path, preset: str = "paper", overrid
     ecfg = compose_eval(preset, list(overrides))
     resolve = resolve or hub_resolver()
     out_dir = Path(out_dir)
-    results = []
+    evaluated = []
     for e in entries:
         log.info("compare: %s <- %s", e.label, e.model)
-        results.append(evaluate_entry(e, ecfg, out_dir, resolve))
-    summary = {
+        evaluated.append(evaluate_entry(e, ecfg, out_dir, resolve))
+    results = [ev.results for ev in evaluated]  # in memory, as evaluate returned them: no file is read back
+    summary: dict[str, Any] = {
         "preset": preset, "overrides": list(overrides), "baseline": baseline,
         "models": [{"label": e.label, "model": e.model, "run_dir": str(e.run_dir) if e.run_dir else None,
-                    "reused_predictions": r["reused_predictions"], "average4": _avg4(r),
-                    "accuracy": {b: _acc(r, b) for b in benchmark_columns(results)},
-                    "reflection": r["reflection"]} for e, r in zip(entries, results, strict=True)],
+                    "reused_predictions": ev.reused_predictions, "average4": _avg4(ev.results),
+                    "accuracy": {b: _acc(ev.results, b) for b in benchmark_columns(results)},
+                    "reflection": ev.results["reflection"]} for e, ev in zip(entries, evaluated, strict=True)],
     }
     atomic_write_json(out_dir / COMPARE_JSON, summary)
     atomic_write_text(out_dir / COMPARE_MD, render_markdown(labels, results, baseline, preset))

@@ -20,7 +20,27 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
+
+
+class Accuracy(TypedDict):
+    n: int
+    accuracy: float | None
+
+
+ReflectionSummary = TypedDict("ReflectionSummary", {
+    "n": int, "reflection_n": int, "reflection_share": float, "with": Accuracy, "without": Accuracy})
+"""Share of responses with a reflection pattern (%), and accuracy with / without one (`with` is a keyword,
+hence this form)."""
+
+
+class Reflection(TypedDict):
+    """`reflection_stats`: the patterns, overall and per benchmark (in results.json as `reflection`)."""
+
+    patterns: list[str]
+    overall: ReflectionSummary
+    benchmarks: dict[str, ReflectionSummary]
+
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
     r"\bwait\b",
@@ -55,12 +75,12 @@ def reflection_words(text: str, patterns: Sequence[str] | None = None) -> list[s
     return [m.group(0).lower() for m in compile_patterns(patterns).finditer(text or "")]
 
 
-def _cell(flags: list[bool]) -> dict[str, Any]:
+def _cell(flags: list[bool]) -> Accuracy:
     n = len(flags)
     return {"n": n, "accuracy": round(100.0 * sum(flags) / n, 2) if n else None}
 
 
-def _summary(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
+def _summary(pairs: list[tuple[bool, bool]]) -> ReflectionSummary:
     """(reflects, correct) pairs -> share with reflection, accuracy with and without it."""
     n = len(pairs)
     with_r = [c for r, c in pairs if r]
@@ -71,7 +91,7 @@ def _summary(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
 
 
 def reflection_stats(rows: Iterable[dict[str, Any]], correct: dict[str, bool] | None = None,
-                     patterns: Sequence[str] | None = None) -> dict[str, Any]:
+                     patterns: Sequence[str] | None = None) -> Reflection:
     """Reflection share and accuracy with / without it, overall and per `benchmark`.
 
     `rows` are predictions rows (`id`, `benchmark`, `response`) with `correct` (id -> bool) from the
@@ -102,7 +122,7 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
 
-def reflection_markdown(stats: dict[str, Any], title: str = "Reflection") -> str:
+def reflection_markdown(stats: Reflection, title: str = "Reflection") -> str:
     """A small markdown table: per benchmark, share of responses with reflection and accuracy with / without."""
     lines = [f"## {title}", "",
              "Responses with a reflection pattern (`evaluation/reflection.py` DEFAULT_PATTERNS unless configured) "

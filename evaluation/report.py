@@ -1,20 +1,22 @@
-"""Reports: `results.json` (atomic), `results.md` (ours beside the paper's), and a bar chart PNG."""
+"""Reports of one `Results` (evaluation/results.py): `results.json` (atomic), `results.md` (ours beside the
+paper's), and a bar chart PNG."""
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from evaluation.paper_numbers import COLUMNS, PAPER_ROWS
 from evaluation.reflection import reflection_markdown
+from evaluation.results import RESULTS_JSON, FourDimensional, Results, save
 from evaluation.score import TITLES
-from recipes.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from recipes.atomic import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 PLOT_PNG = "plot.png"
 
@@ -23,7 +25,7 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
 
-def _ours(results: dict[str, Any], key: str = "accuracy") -> dict[str, float | None]:
+def _ours(results: Results, key: str = "accuracy") -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for b in COLUMNS:
         entry = results["benchmarks"].get(b)
@@ -36,11 +38,11 @@ def _ours(results: dict[str, Any], key: str = "accuracy") -> dict[str, float | N
     return out
 
 
-def _pct(cell: dict[str, Any] | None, key: str = "rate") -> str:
+def _pct(cell: Mapping[str, Any] | None, key: str = "rate") -> str:
     return "-" if not cell else f"{cell[key]:.1f}"
 
 
-def _protocol(results: dict[str, Any]) -> str:
+def _protocol(results: Results) -> str:
     """One line naming the preset and the settings every prediction was made with."""
     s = results.get("settings") or {}
     if not s:
@@ -52,7 +54,7 @@ def _protocol(results: dict[str, Any]) -> str:
             f"{s.get('max_new_tokens')} new tokens, pixels per image {s.get('min_pixels')}..{s.get('max_pixels')}.")
 
 
-def _beside_table(results: dict[str, Any]) -> list[str]:
+def _beside_table(results: Results) -> list[str]:
     """Per benchmark: accuracy beside no-answer and truncation rates, fallback and judge accuracy, loading."""
     loading = results.get("loading") or {}
     lines = ["| benchmark | items | accuracy | no answer % | truncated % | fallback accuracy¹ | LLM judge "
@@ -69,7 +71,7 @@ def _beside_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _four_table(four: dict[str, Any], title: str) -> list[str]:
+def _four_table(four: FourDimensional, title: str) -> list[str]:
     lines = ["", f"{title} over {four['groups']} multi-step problems (the official script's formulas):", "",
              "| mode | score | IK | IG | CM | RM |", "|---|---|---|---|---|---|"]
     for mode in ("strict", "loose"):
@@ -78,7 +80,7 @@ def _four_table(four: dict[str, Any], title: str) -> list[str]:
     return lines
 
 
-def render_markdown(results: dict[str, Any], label: str) -> str:
+def render_markdown(results: Results, label: str) -> str:
     """The headline table (paper rows, then ours), the rates beside it, then each benchmark's breakdowns."""
     cols = " | ".join(TITLES[b] for b in COLUMNS)
     lines = [f"# Evaluation of {label}", "", _protocol(results), "",
@@ -156,7 +158,7 @@ def grouped_bars(groups: list[str], series: list[tuple[str, list[float], bool]],
     return buf.getvalue()
 
 
-def render_plot(results: dict[str, Any], label: str) -> bytes:
+def render_plot(results: Results, label: str) -> bytes:
     """Grouped bars per benchmark (+ avg): the paper's four rows and ours, as PNG bytes."""
     groups = [TITLES[b] for b in COLUMNS] + ["avg"]
     series = [(row.label, [row.scores[b] for b in COLUMNS] + [row.average], False) for row in PAPER_ROWS]
@@ -165,11 +167,11 @@ def render_plot(results: dict[str, Any], label: str) -> bytes:
     return grouped_bars(groups, series, f"{label} vs the paper (rule-based scorer)")
 
 
-def write_reports(out_dir: Path, results: dict[str, Any], label: str) -> dict[str, str]:
+def write_reports(out_dir: Path, results: Results, label: str) -> dict[str, str]:
     """Write the three reports atomically into `out_dir`; return their paths."""
     out_dir = Path(out_dir)
     paths = {"results": out_dir / RESULTS_JSON, "report": out_dir / RESULTS_MD, "plot": out_dir / PLOT_PNG}
-    atomic_write_json(paths["results"], results)
+    save(paths["results"], results)
     atomic_write_text(paths["report"], render_markdown(results, label))
     atomic_write_bytes(paths["plot"], render_plot(results, label))
     log.info("reports written to %s", out_dir)

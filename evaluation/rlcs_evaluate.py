@@ -15,11 +15,12 @@ only for what is not a setting (--out, --preset, --label, --check, --overwrite).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from evaluation.results import Results
 from recipes.overrides import Alias, aliases_epilog, parse
 
 JUDGE_ALIASES = (
@@ -93,18 +94,18 @@ def build_parser(prog: str = "scripts/evaluate.py") -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from evaluation.run import evaluate, hub_resolver
+    from evaluation.run import evaluate, hub_resolver, output_files
     from recipes.pipeline.compose import compose_eval
 
     ecfg = compose_eval(args.preset, args.overrides)
     res = evaluate(ecfg, args.model, args.out, resolve=hub_resolver(), label=args.label)
-    _print_summary(res)
+    _print_summary(res, output_files(args.out))
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    from evaluation.report import RESULTS_JSON
-    from evaluation.run import compare_results, rescore
+    from evaluation.results import RESULTS_JSON, load
+    from evaluation.run import compare_results, output_files, rescore
     from recipes.pipeline.compose import compose_eval
 
     others = [o for o in args.overrides if not o.lstrip("+~").startswith("judge.")]
@@ -117,7 +118,7 @@ def _score(args: argparse.Namespace) -> int:
             print(f"error: --check needs {stored_path}", file=sys.stderr)
             return 2
         fresh = rescore(args.predictions, write=False)
-        diffs = compare_results(json.loads(stored_path.read_text(encoding="utf-8")), fresh)
+        diffs = compare_results(load(stored_path), fresh)
         for d in diffs:
             print(f"DIFFERS {d}")
         print("rescore matches results.json exactly" if not diffs else f"{len(diffs)} difference(s)")
@@ -128,11 +129,13 @@ def _score(args: argparse.Namespace) -> int:
         print(f"error: {out / RESULTS_JSON} exists; pass --overwrite, another --out, or --check", file=sys.stderr)
         return 2
     judge = compose_eval("paper", args.overrides).judge
-    _print_summary(rescore(args.predictions, out, judge=judge, label=args.label))
+    files = output_files(out)
+    _print_summary(rescore(args.predictions, out, judge=judge, label=args.label),
+                   {k: files[k] for k in ("results", "report", "plot")})
     return 0
 
 
-def _print_summary(res: dict) -> None:
+def _print_summary(res: Results, paths: Mapping[str, str] | None = None) -> None:
     for entry in res["benchmarks"].values():
         judge = f"  judge {entry['judge']['accuracy']:.2f}" if entry.get("judge", {}).get("n") else ""
         rates = f"  no answer {entry['no_answer']['rate']:.1f}%" if entry.get("no_answer") else ""
@@ -145,7 +148,7 @@ def _print_summary(res: dict) -> None:
     if gen.get("items_per_s"):
         print(f"generation: {gen['generated']} items in {gen['seconds']} s = {gen['items_per_s']} items/s "
               f"({gen['backend']})")
-    for key, path in (res.get("paths") or {}).items():
+    for key, path in (paths or {}).items():
         print(f"{key:11s} {path}")
 
 

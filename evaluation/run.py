@@ -1,7 +1,8 @@
 """The whole evaluation: benchmarks -> predictions (resumable) -> verdicts -> results and reports.
 
 `evaluate` is what the pipeline's eval stage and `scripts/evaluate.py run` call; `rescore` is the
-audit path (`scripts/evaluate.py score`): the same numbers from `predictions.jsonl` alone.
+audit path (`scripts/evaluate.py score`): the same numbers from `predictions.jsonl` alone. Both return the
+`Results` (evaluation/results.py) they wrote to results.json; `output_files` says where everything is.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from evaluation.backends import GenerationError, GenSettings, make_backend, vllm_available
 from evaluation.bench_data import Item, Skipped, load_items
@@ -26,7 +27,8 @@ from evaluation.generate import (
     visible_gpus,
 )
 from evaluation.reflection import reflection_stats
-from evaluation.report import write_reports
+from evaluation.report import PLOT_PNG, RESULTS_MD, write_reports
+from evaluation.results import RESULTS_JSON, Results, ResultsError, load, results_of
 from evaluation.score import aggregate, score_rows
 from recipes.atomic import atomic_write_text, read_jsonl
 
@@ -40,6 +42,22 @@ JUDGE_LOG = "judge_server.log"
 COMPARED_KEYS = ("benchmarks", "average", "n", "scorer", "loading")
 """Keys of results.json that a rescore must reproduce exactly."""
 JUDGE_KEYS = ("judge", "four_dimensional_judge")
+
+
+class EvalFiles(TypedDict):
+    """Where an evaluation into one directory writes its files."""
+
+    predictions: str
+    verdicts: str
+    results: str
+    report: str
+    plot: str
+
+
+def output_files(out_dir: Path) -> EvalFiles:
+    d = Path(out_dir)
+    return EvalFiles(predictions=str(d / PREDICTIONS), verdicts=str(d / VERDICTS), results=str(d / RESULTS_JSON),
+                     report=str(d / RESULTS_MD), plot=str(d / PLOT_PNG))
 
 
 def model_label(model: str) -> str:
@@ -109,16 +127,17 @@ def _judge(rows: list[dict[str, Any]], out_dir: Path, judge: Any, resolve: Resol
         return run(url)
 
 
-def _score_and_report(rows: list[dict[str, Any]], out_dir: Path, label: str, judge: Any | None,
-                      fallback: bool = True, resolve: Resolver = _as_is) -> dict[str, Any]:
+def _score(rows: list[dict[str, Any]], out_dir: Path, judge: Any | None, fallback: bool, preset: str | None,
+           resolve: Resolver = _as_is, generation: dict[str, Any] | None = None) -> Results:
+    """Grade `rows` (verdicts written to `out_dir`), judge them when `judge` is on, and make the Results."""
     rows, verdicts = score_rows(rows, fallback)
     atomic_write_text(out_dir / VERDICTS, "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
     judged = _judge(rows, out_dir, judge, resolve) if judge is not None and judge.enabled else None
-    results = aggregate(rows, verdicts, judged, read_jsonl(out_dir / SKIPPED))
-    results["reflection"] = reflection_stats(rows, {v["id"]: bool(v["correct"]) for v in verdicts})
-    results["model"] = rows[0]["settings"]["model"] if rows else None
-    results["settings"] = rows[0].get("settings") if rows else None
-    return results
+    scores = aggregate(rows, verdicts, judged, read_jsonl(out_dir / SKIPPED))
+    return results_of(scores, reflection=reflection_stats(rows, {v["id"]: bool(v["correct"]) for v in verdicts}),
+                      model=rows[0]["settings"]["model"] if rows else None,
+                      settings=rows[0].get("settings") if rows else None, preset=preset,
+                      fallback_extraction=fallback, generation=generation)
 
 
 def resolved_backend(kind: str) -> str:
@@ -175,9 +194,9 @@ def _generate(ecfg: Any, items: list[Item], settings: GenSettings, model_path: s
 
 
 def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is,
-             label: str | None = None, ray_address: str | None = None) -> dict[str, Any]:
-    """Generate (resuming; on the Ray cluster at `ray_address` when given), score, and report. Returns the
-    results dict plus the report paths."""
+             label: str | None = None, ray_address: str | None = None) -> Results:
+    """Generate (resuming; on the Ray cluster at `ray_address` when given), score, and report (the files
+    `output_files(out_dir)` names). Returns the results written to results.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = resolve(model, "model")
@@ -200,17 +219,14 @@ def evaluate(ecfg: Any, model: str, out_dir: Path, *, resolve: Resolver = _as_is
     gen = _generate(ecfg, items, settings, model_path, pred_path, ray_address)
     check_complete(items, pred_path)  # predictions < items fails the run, never a silent drop
     label = label or model_label(model)
-    results = _score_and_report(read_predictions(pred_path), out_dir, label, ecfg.judge,
-                                bool(ecfg.fallback_extraction), resolve)
-    results["preset"] = str(ecfg.preset)
-    results["fallback_extraction"] = bool(ecfg.fallback_extraction)
-    results["generation"] = gen
-    paths = write_reports(out_dir, results, label)
-    return {**results, "paths": {"predictions": str(pred_path), "verdicts": str(out_dir / VERDICTS), **paths}}
+    results = _score(read_predictions(pred_path), out_dir, ecfg.judge, bool(ecfg.fallback_extraction),
+                     str(ecfg.preset), resolve, generation=gen)
+    write_reports(out_dir, results, label)
+    return results
 
 
 def rescore(pred_path: Path, out_dir: Path | None = None, *, judge: Any | None = None, label: str | None = None,
-            write: bool = True) -> dict[str, Any]:
+            write: bool = True) -> Results:
     """Score a predictions file alone (no model) and, if `write`, write verdicts and reports to `out_dir`.
 
     The skipped official rows are read from `skipped.jsonl` beside the predictions (when there)."""
@@ -221,33 +237,30 @@ def rescore(pred_path: Path, out_dir: Path | None = None, *, judge: Any | None =
     out_dir = Path(out_dir) if out_dir is not None else pred_path.parent
     label = label or model_label(rows[0]["settings"]["model"])
     skipped = read_jsonl(pred_path.parent / SKIPPED)
-    stored = _read_json(pred_path.parent / "results.json")
-    fallback = bool(stored.get("fallback_extraction", True))
+    stored = _stored(pred_path.parent / RESULTS_JSON)
+    fallback = bool(stored.get("fallback_extraction", True)) if stored else True
+    preset = stored.get("preset") if stored else None
     if not write:
         rows, verdicts = score_rows(rows, fallback)
-        results = aggregate(rows, verdicts, skipped=skipped)
-        results["model"] = rows[0]["settings"]["model"]
-        results["settings"] = rows[0].get("settings")
-        results["preset"] = stored.get("preset")
-        return results
+        return results_of(aggregate(rows, verdicts, skipped=skipped), model=rows[0]["settings"]["model"],
+                          settings=rows[0].get("settings"), preset=preset)
     out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir != pred_path.parent and skipped:
         atomic_write_text(out_dir / SKIPPED, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in skipped))
-    results = _score_and_report(rows, out_dir, label, judge, fallback)
-    results["preset"] = stored.get("preset")
-    results["fallback_extraction"] = fallback
-    paths = write_reports(out_dir, results, label)
-    return {**results, "paths": paths}
+    results = _score(rows, out_dir, judge, fallback, preset)
+    write_reports(out_dir, results, label)
+    return results
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _stored(path: Path) -> Results | None:
+    """The results.json beside the predictions being rescored (its preset and fallback setting), if readable."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
+        return load(path)
+    except ResultsError:
+        return None
 
 
-def compare_results(stored: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+def compare_results(stored: Results, fresh: Results) -> list[str]:
     """Differences between a stored results.json and a rescore (empty when they agree exactly)."""
     diffs = []
     for key in COMPARED_KEYS:

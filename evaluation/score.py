@@ -9,9 +9,19 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from evaluation.fallback import fallback_answer
+from evaluation.results import (
+    AsReported,
+    BenchmarkScores,
+    Cell,
+    FourDimensional,
+    FourDimensionalMode,
+    Loading,
+    Rate,
+    Scores,
+)
 from reward_fns.grader import extract_answer, grade_answer
 
 SCORER = "rule: reward_fns.grader (last \\boxed{} else <answer>; letters, option texts, numbers, math-verify)"
@@ -68,9 +78,9 @@ def _acc(correct: int, n: int) -> float:
     return round(100.0 * correct / n, 2) if n else 0.0
 
 
-def _cell(flags: Sequence[bool]) -> dict[str, Any]:
+def _cell(flags: Sequence[bool]) -> Cell:
     c = sum(flags)
-    return {"n": len(flags), "correct": c, "accuracy": _acc(c, len(flags))}
+    return Cell(n=len(flags), correct=c, accuracy=_acc(c, len(flags)))
 
 
 def _meta_value(row: dict[str, Any], key: str) -> str:
@@ -82,7 +92,7 @@ def _meta_value(row: dict[str, Any], key: str) -> str:
     return "unknown" if value is None else str(value)
 
 
-def wemath_four_dimensional(rows: Sequence[dict[str, Any]], verdicts: dict[str, bool]) -> dict[str, Any] | None:
+def wemath_four_dimensional(rows: Sequence[dict[str, Any]], verdicts: dict[str, bool]) -> FourDimensional | None:
     """We-Math's four-dimensional metrics (IK, IG, CM, RM; strict and loose), as its official script
     computes them: a multi-step problem (same `ID`, keys `Nsteps_1..N` and `Nsteps_multi`) is
     CM when its sub-problems and the composite are right, IG when the sub-problems are right but not
@@ -116,22 +126,23 @@ def wemath_four_dimensional(rows: Sequence[dict[str, Any]], verdicts: dict[str, 
             counts["IK"] += not all_sub
     if n == 0:
         return None
-    out: dict[str, Any] = {"groups": n, "counts": dict(sorted(counts.items()))}
+    modes = {}
     for mode in ("strict", "loose"):
         rm, cm = counts[f"RM_{mode}"], counts[f"CM_{mode}"]
-        out[mode] = {
-            "score": _acc(n - 0.5 * counts["IG"] - rm - counts["IK"], n),
-            "IK": _acc(counts["IK"], n), "IG": _acc(counts["IG"], n), "CM": _acc(cm, n),
-            "RM": _acc(rm, rm + cm) if rm + cm else 0.0,  # the official rate: RM / (RM + CM)
-        }
-    return out
+        modes[mode] = FourDimensionalMode(
+            score=_acc(n - 0.5 * counts["IG"] - rm - counts["IK"], n),
+            IK=_acc(counts["IK"], n), IG=_acc(counts["IG"], n), CM=_acc(cm, n),
+            RM=_acc(rm, rm + cm) if rm + cm else 0.0,  # the official rate: RM / (RM + CM)
+        )
+    return FourDimensional(groups=n, counts=dict(sorted(counts.items())), strict=modes["strict"],
+                           loose=modes["loose"])
 
 
 MATHVERSE_VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only")
 """The five versions of MathVerse testmini (788 problems each; `Text Only` is a separate set)."""
 
 
-def mathverse_as_reported(rows: Sequence[dict[str, Any]], verdicts: dict[str, bool]) -> dict[str, Any] | None:
+def mathverse_as_reported(rows: Sequence[dict[str, Any]], verdicts: dict[str, bool]) -> AsReported | None:
     """MathVerse as it is quoted: the authors' overall score over all five versions (README: 788 x 5 items)
     and, beside it, Vision Only (many leaderboards and papers quote that one). None without such rows."""
     by_version: dict[str, list[bool]] = defaultdict(list)
@@ -140,12 +151,12 @@ def mathverse_as_reported(rows: Sequence[dict[str, Any]], verdicts: dict[str, bo
     five = [f for v in MATHVERSE_VERSIONS for f in by_version.get(v, [])]
     if not five:
         return None
-    return {"all_five": _cell(five), "vision_only": _cell(by_version.get("Vision Only", [])),
-            "versions": {v: _cell(by_version[v]) for v in MATHVERSE_VERSIONS if v in by_version}}
+    return AsReported(all_five=_cell(five), vision_only=_cell(by_version.get("Vision Only", [])),
+                      versions={v: _cell(by_version[v]) for v in MATHVERSE_VERSIONS if v in by_version})
 
 
-def _rate(count: int, n: int) -> dict[str, Any]:
-    return {"count": count, "rate": _acc(count, n)}
+def _rate(count: int, n: int) -> Rate:
+    return Rate(count=count, rate=_acc(count, n))
 
 
 def _generation_cells(brows: Sequence[dict[str, Any]], bverdicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -162,20 +173,20 @@ def _generation_cells(brows: Sequence[dict[str, Any]], bverdicts: Sequence[dict[
     return out
 
 
-def loading_summary(rows: Sequence[dict[str, Any]], skipped: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def loading_summary(rows: Sequence[dict[str, Any]], skipped: Sequence[dict[str, Any]]) -> dict[str, Loading]:
     """Per benchmark: items built, official rows skipped (with why), items kept with a load note."""
-    out: dict[str, Any] = {}
+    out: dict[str, Loading] = {}
     for row in rows:
-        cell = out.setdefault(row["benchmark"], {"items": 0, "skipped": 0, "degraded": 0})
+        cell = out.setdefault(row["benchmark"], Loading(items=0, skipped=0, degraded=0))
         cell["items"] += 1
         cell["degraded"] += bool((row.get("meta") or {}).get("load_note"))
     for s in skipped:
-        out.setdefault(s["benchmark"], {"items": 0, "skipped": 0, "degraded": 0})["skipped"] += 1
+        out.setdefault(s["benchmark"], Loading(items=0, skipped=0, degraded=0))["skipped"] += 1
     return dict(sorted(out.items()))
 
 
 def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]],
-              judged: dict[str, bool] | None = None, skipped: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+              judged: dict[str, bool] | None = None, skipped: Sequence[dict[str, Any]] = ()) -> Scores:
     """Per-benchmark accuracy (%, 2 decimals), no-answer / truncation rates, the fallback column,
     breakdowns, grader reasons (whatever names the grader uses), and the mean over benchmarks."""
     by_id = {v["id"]: v["correct"] for v in verdicts}
@@ -186,7 +197,7 @@ def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]]
     reasons: dict[str, Counter] = defaultdict(Counter)
     for v in verdicts:
         reasons[v["benchmark"]][v["reason"].split(":")[0]] += 1
-    benchmarks: dict[str, Any] = {}
+    benchmarks: dict[str, BenchmarkScores] = {}
     for name in sorted(per, key=lambda b: list(TITLES).index(b) if b in TITLES else 99):
         brows = per[name]
         bverdicts = [vby_id[r["id"]] for r in brows]
@@ -216,18 +227,18 @@ def aggregate(rows: Sequence[dict[str, Any]], verdicts: Sequence[dict[str, Any]]
         if judged is not None:
             jflags = [judged[r["id"]] for r in brows if r["id"] in judged]
             entry["judge"] = _cell(jflags)
-        benchmarks[name] = entry
+        benchmarks[name] = cast(BenchmarkScores, entry)  # built key by key, in results.json's order
     # the paper's average is over its four benchmarks: a held-in slice (tiny world) is no part of it
     accs = [b["accuracy"] for name, b in benchmarks.items() if name in TITLES]
-    out: dict[str, Any] = {
-        "scorer": SCORER,
-        "benchmarks": benchmarks,
-        "average": round(sum(accs) / len(accs), 2) if accs else None,
-        "average_over": [name for name in benchmarks if name in TITLES],
-        "n": len(rows),
-        "loading": loading_summary(rows, skipped),
-        "skipped": list(skipped),
-    }
+    out = Scores(
+        scorer=SCORER,
+        benchmarks=benchmarks,
+        average=round(sum(accs) / len(accs), 2) if accs else None,
+        average_over=[name for name in benchmarks if name in TITLES],
+        n=len(rows),
+        loading=loading_summary(rows, skipped),
+        skipped=list(skipped),
+    )
     if judged is not None:
         jaccs = [b["judge"]["accuracy"] for name, b in benchmarks.items() if name in TITLES and b["judge"]["n"]]
         out["judge_average"] = round(sum(jaccs) / len(jaccs), 2) if jaccs else None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig
 
 from recipes.ablation import starts_from
 from recipes.hub import HubRef
 from recipes.stage import HF_MODEL, Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import EvalOutputs
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +21,9 @@ def choose_model(ctx: StageContext) -> tuple[str, str]:
     if cfg.eval.model:
         return str(cfg.eval.model), "eval.model"
     producers = starts_from(cfg, "eval")  # merged > GRPO > SFT > base, per the ablation
-    for stage, key in producers:
+    for stage, key in producers:  # (stage, key) from a table: the untyped read
         if ctx.has_output(stage, key):
-            fmt = ctx.output_of(stage, "format") if ctx.has_output(stage, "format") else HF_MODEL
+            fmt = ctx.outputs("grpo").get("format", HF_MODEL) if stage == "grpo" else HF_MODEL  # only grpo's vary
             if fmt != HF_MODEL:
                 raise StageError(
                     f"{stage} left a {fmt} checkpoint ({ctx.output_of(stage, key)}), not a Hugging Face model: add "
@@ -57,7 +58,7 @@ def resolver(ctx: StageContext):
     return resolve
 
 
-class EvalStage(Stage):
+class EvalStage(Stage[EvalOutputs]):
     name = "eval"
     config_keys = ("eval", "model.path")
     depends_on = ("merge", "grpo", "sft")
@@ -108,24 +109,25 @@ class EvalStage(Stage):
                          f"stopped after judging: {' '.join(server_command(e.judge))} (health: {local_url(e.judge)}/models)")
         else:
             notes.append("score with reward_fns.grader (LLM judge off)")
-        d = ctx.stage_dir
-        outputs = {"predictions": str(d / "predictions.jsonl"), "results": str(d / "results.json"),
-                   "report": str(d / "results.md"), "plot": str(d / "plot.png")}
+        from evaluation.run import output_files
+
+        files = output_files(ctx.stage_dir)
+        outputs = {k: files[k] for k in ("predictions", "results", "report", "plot")}
         return StagePlan(outputs=outputs, notes=notes)
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
-        from evaluation.run import evaluate
+    def run(self, ctx: StageContext) -> EvalOutputs:
+        from evaluation.run import evaluate, output_files
 
         model, origin = choose_model(ctx)
         log.info("eval: model %s (from %s)", model, origin)
         res = evaluate(ctx.cfg.eval, model, ctx.stage_dir, resolve=resolver(ctx), ray_address=ray_address(ctx.cfg))
-        out: dict[str, Any] = {**res["paths"], "model": model, "average": res["average"]}
+        out: dict[str, Any] = {**output_files(ctx.stage_dir), "model": model, "average": res["average"]}
         for name, entry in res["benchmarks"].items():
-            out[f"{name}_accuracy"] = entry["accuracy"]
+            out[f"{name}_accuracy"] = entry["accuracy"]  # beside EvalOutputs' keys: named by the data
         gen = res.get("generation", {})
         if gen.get("items_per_s") is not None:
             out["items_per_s"] = gen["items_per_s"]
-        return out
+        return cast(EvalOutputs, out)
 
 
 STAGE = EvalStage()

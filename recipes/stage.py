@@ -2,7 +2,8 @@
 
 A stage is a small object with one entry point: `plan(ctx)` says what it would do (the exact
 upstream commands for stages that shell out to swift or verl, a description for stages we own),
-`run(ctx)` does it and returns its outputs. The runner never knows a stage's internals.
+`run(ctx)` does it and returns its outputs, a TypedDict per stage (recipes/stage_outputs.py) that later
+stages read with `ctx.outputs("<stage>")`. The runner never knows a stage's internals.
 """
 
 from __future__ import annotations
@@ -17,14 +18,26 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from omegaconf import DictConfig
 
 from recipes.checks import Problem
 from recipes.hub import HubRef
+from recipes.stage_outputs import (  # noqa: F401  (HF_MODEL: imported from here by the stages)
+    HF_MODEL,
+    DistillOutputs,
+    EvalOutputs,
+    GrpoOutputs,
+    MergeOutputs,
+    RlDataOutputs,
+    RunOutputs,
+    SftDataOutputs,
+    SftOutputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +94,6 @@ class StagePlan:
     notes: list[str] = field(default_factory=list)
 
 
-HF_MODEL = "hf"
-"""The `format` output of a stage whose `checkpoint` is a Hugging Face model directory, the default when a
-stage records no `format` (SFT). Another format (verl's FSDP shards) is not a model until the merge stage ran."""
-
-
 class StageContext:
     """What a stage gets from the runner: config, its directory, earlier outputs, resolved sources."""
 
@@ -94,7 +102,7 @@ class StageContext:
         cfg: DictConfig,
         run_dir: Path,
         name: str,
-        outputs_of: dict[str, dict[str, Any]],
+        outputs_of: RunOutputs,
         resolved: dict[str, str],
         dry_run: bool,
     ):
@@ -106,17 +114,33 @@ class StageContext:
         self._resolved = resolved
         self.dry_run = dry_run
 
+    @overload
+    def outputs(self, stage: Literal["distill"]) -> DistillOutputs: ...
+    @overload
+    def outputs(self, stage: Literal["sft_data"]) -> SftDataOutputs: ...
+    @overload
+    def outputs(self, stage: Literal["sft"]) -> SftOutputs: ...
+    @overload
+    def outputs(self, stage: Literal["rl_data"]) -> RlDataOutputs: ...
+    @overload
+    def outputs(self, stage: Literal["grpo"]) -> GrpoOutputs: ...
+    @overload
+    def outputs(self, stage: Literal["merge"]) -> MergeOutputs: ...
+    @overload
+    def outputs(self, stage: Literal["eval"]) -> EvalOutputs: ...
+
+    def outputs(self, stage: str) -> Mapping[str, Any]:
+        """The outputs an earlier stage recorded, typed by the stage's name (recipes/stage_outputs.py).
+
+        `key in ...` says whether it recorded `key`; reading a key it did not record raises StageError naming
+        the stage to run first, and in a dry run gives the placeholder `<stage.key>` instead.
+        """
+        return _Recorded(self, stage)
+
     def output_of(self, stage: str, key: str) -> str:
-        """An output recorded by an earlier stage; in a dry run, a placeholder when not made yet."""
-        outputs = self._outputs_of.get(stage, {})
-        if key in outputs:
-            return str(outputs[key])
-        if self.dry_run:
-            return f"<{stage}.{key}>"
-        raise StageError(
-            f"stage {self.name!r} needs output {key!r} of stage {stage!r}, which has not run in "
-            f"{self.run_dir}: add {stage!r} to stages= or run it first"
-        )
+        """One output as text, for readers whose (stage, key) comes from a table (recipes/ablation.py's
+        producers); a reader that names its stage uses the typed `outputs(stage)`."""
+        return str(_Recorded(self, stage)[key])
 
     def has_output(self, stage: str, key: str) -> bool:
         return key in self._outputs_of.get(stage, {})
@@ -170,8 +194,31 @@ class StageContext:
             )
 
 
-class Stage(ABC):
-    """One pipeline stage. Subclasses set `name`, `config_keys` and `depends_on`."""
+class _Recorded(dict[str, Any]):
+    """An earlier stage's recorded outputs; a key it did not record fails with the stage to run first (in a
+    dry run: a placeholder, since the stage may be about to run)."""
+
+    def __init__(self, ctx: StageContext, stage: str):
+        super().__init__(ctx._outputs_of.get(stage, {}))
+        self._ctx, self._stage = ctx, stage
+
+    def __missing__(self, key: str) -> str:
+        ctx = self._ctx
+        if ctx.dry_run:
+            return f"<{self._stage}.{key}>"
+        raise StageError(
+            f"stage {ctx.name!r} needs output {key!r} of stage {self._stage!r}, which has not run in "
+            f"{ctx.run_dir}: add {self._stage!r} to stages= or run it first"
+        )
+
+
+Outputs = TypeVar("Outputs", bound=Mapping[str, Any])
+"""A stage's outputs type (recipes/stage_outputs.py)."""
+
+
+class Stage(ABC, Generic[Outputs]):
+    """One pipeline stage. Subclasses set `name`, `config_keys` and `depends_on`, and name their outputs type:
+    `class SFTStage(Stage[SftOutputs])`."""
 
     name: str = ""
     config_keys: tuple[str, ...] = ()
@@ -195,5 +242,5 @@ class Stage(ABC):
         """What `run` would do, without side effects."""
 
     @abstractmethod
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> Outputs:
         """Do the work (resuming when partial outputs exist) and return the outputs to record."""

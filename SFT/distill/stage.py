@@ -15,6 +15,7 @@ from recipes.atomic import OutputExistsError
 from recipes.data.errors import BadRowError
 from recipes.hub import HubRef
 from recipes.stage import Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import DistillOutputs
 from SFT.distill.run import OUTPUT, SourceRef, distill, parse_source
 from SFT.distill.templates import get_template
 
@@ -40,7 +41,7 @@ def gpu_plan(cfg: DictConfig) -> dict[str, Any]:
             "hours_per_10k_problems": 1e4 / (responses_s / int(c.k)) / 3600}
 
 
-class DistillStage(Stage):
+class DistillStage(Stage[DistillOutputs]):
     name = "distill"
     config_keys = ("distill", "data.system_prompt", "data.max_pixels", "data.min_pixels", "data.on_bad_row")
 
@@ -74,7 +75,7 @@ class DistillStage(Stage):
         d = ctx.stage_dir
         return StagePlan(outputs={"data": str(d / OUTPUT), "report": str(d / "report.md")}, notes=notes)
 
-    def run(self, ctx: StageContext) -> dict[str, Any]:
+    def run(self, ctx: StageContext) -> DistillOutputs:
         cfg = ctx.cfg
         c = cfg.distill
         sources = []
@@ -94,8 +95,8 @@ class DistillStage(Stage):
                 f"stage 'distill': the teacher {c.teacher} had no response accepted on {s['problems']} problems, "
                 f"so sft_data would have nothing to train on; see {s['report']} for the rejection reasons "
                 "(a trained teacher, more samples (distill.k) or looser filters help)")
-        return {"data": s["output"], "report": s["report"], "rows": s["rows"], "problems": s["problems"],
-                "problems_with_kept": s["problems_with_kept"], "acceptance_rate": s["acceptance_rate"]}
+        return DistillOutputs(data=s["output"], report=s["report"], rows=s["rows"], problems=s["problems"],
+                              problems_with_kept=s["problems_with_kept"], acceptance_rate=s["acceptance_rate"])
 
 
 STAGE = DistillStage()

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
+
+if TYPE_CHECKING:
+    from evaluation.results import Results
 
 KNOWN_LICENSES = {
     "Qwen/Qwen2.5-VL-7B-Instruct": "apache-2.0",
@@ -68,7 +71,7 @@ def _get(cfg: dict[str, Any], dotted: str, default: Any = None) -> Any:
     return node
 
 
-def render(run_dir: Path, repo_id: str, results: dict[str, Any] | None, curves: list[str]) -> str:
+def render(run_dir: Path, repo_id: str, results: Results | None, curves: list[str]) -> str:
     """README.md (YAML metadata, then Markdown) for `repo_id` from the run in `run_dir`."""
     from huggingface_hub import ModelCard, ModelCardData
 

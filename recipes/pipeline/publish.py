@@ -13,20 +13,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from recipes import tracking
 from recipes.atomic import atomic_write_text
-from recipes.pipeline.manifest import DONE, Manifest
+from recipes.pipeline.manifest import Manifest, done_outputs
+from recipes.stage_outputs import grpo_model
 
 log = logging.getLogger(__name__)
 
 
 def produced(run_dir: Path, manifest: dict[str, Any]) -> dict[str, str]:
     """What a person wants from a finished run -> where it is (only what exists)."""
-    stages = {n: e.get("outputs", {}) for n, e in manifest.get("stages", {}).items() if e.get("status") == DONE}
+    stages = done_outputs(manifest)
     out: dict[str, str] = {}
-    model = stages.get("merge", {}).get("model") or stages.get("grpo", {}).get("model") \
-        or stages.get("sft", {}).get("checkpoint")
+    model = (stages["merge"].get("model") if "merge" in stages else None) \
+        or (grpo_model(stages["grpo"]) if "grpo" in stages else None) \
+        or (stages["sft"].get("checkpoint") if "sft" in stages else None)  # .get: an embedded stage may differ
     if model:
         out["model"] = str(model)
-    results = stages.get("eval", {}).get("results")
+    results = stages["eval"].get("results") if "eval" in stages else None
     if results:
         out["results"] = str(results)
     curves = sorted((run_dir / "curves").glob("*.png"))

@@ -19,6 +19,8 @@ from typing import Any
 
 from recipes import hub
 from recipes.atomic import atomic_write_text
+from recipes.pipeline.manifest import done_outputs
+from recipes.stage_outputs import RunOutputs, grpo_model
 
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
                   "args.json", "latest", "zero_to_fp32.py", "global_step*", "*.distcp")
@@ -31,19 +33,18 @@ class PushError(RuntimeError):
     """The run cannot be pushed (offline, no token, nothing to push, the Hub said no); the message says why."""
 
 
-def _outputs(run_dir: Path) -> dict[str, dict[str, Any]]:
+def _outputs(run_dir: Path) -> RunOutputs:
     path = run_dir / "manifest.json"
     if not path.exists():
         raise PushError(f"{run_dir} is not a run directory (no manifest.json)")
-    manifest = json.loads(path.read_text())
-    return {n: e.get("outputs", {}) for n, e in manifest.get("stages", {}).items() if e.get("status") == "done"}
+    return done_outputs(json.loads(path.read_text()))
 
 
 def model_dir(run_dir: Path) -> Path:
     """The run's Hugging Face model directory: merge's output, else GRPO's (the swift backend writes one)."""
     outputs = _outputs(run_dir)
-    for stage in ("merge", "grpo"):
-        model = outputs.get(stage, {}).get("model")
+    for model in (outputs["merge"].get("model") if "merge" in outputs else None,
+                  grpo_model(outputs["grpo"]) if "grpo" in outputs else None):
         if model and (Path(model) / "config.json").exists():
             return Path(model)
     raise PushError(f"{run_dir}: no merged model (a finished merge or grpo stage with a config.json); "
@@ -65,6 +66,7 @@ def _link(src: Path, dst: Path) -> None:
 def stage(run_dir: Path, repo_id: str) -> Path:
     """Lay out the repo in `runs/<run>/hub_upload/`: model + processor at the top, README.md, config.yaml,
     results/, curves/. Files are hard links, so staging costs no space; rerunning keeps what is unchanged."""
+    from evaluation.results import load as load_results
     from recipes.pipeline.model_card import render
 
     out = run_dir / STAGING
@@ -79,13 +81,13 @@ def stage(run_dir: Path, repo_id: str) -> Path:
         _link(run_dir / "config.yaml", out / "config.yaml")
         wanted.add(out / "config.yaml")
     results = None
-    eval_out = _outputs(run_dir).get("eval", {})
-    for key in ("results", "report", "plot"):
-        if eval_out.get(key) and Path(eval_out[key]).exists():
-            _link(Path(eval_out[key]), out / "results" / Path(eval_out[key]).name)
-            wanted.add(out / "results" / Path(eval_out[key]).name)
-    if eval_out.get("results") and Path(eval_out["results"]).exists():
-        results = json.loads(Path(eval_out["results"]).read_text())
+    eval_out = _outputs(run_dir).get("eval")
+    files = [eval_out.get("results"), eval_out.get("report"), eval_out.get("plot")] if eval_out else []
+    for f in [Path(f) for f in files if f and Path(f).exists()]:
+        _link(f, out / "results" / f.name)
+        wanted.add(out / "results" / f.name)
+    if eval_out and eval_out.get("results") and Path(eval_out["results"]).exists():
+        results = load_results(eval_out["results"])
     curves = []
     for png in sorted((run_dir / "curves").glob("*.png")):
         _link(png, out / "curves" / png.name)

@@ -13,9 +13,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recipes.atomic import atomic_write_text
+from recipes.pipeline.manifest import done_outputs
+
+if TYPE_CHECKING:
+    from evaluation.results import Results
 
 REPORT = "report.html"
 
@@ -93,22 +97,26 @@ def _curves(run_dir: Path) -> str:
     return "\n".join(out)
 
 
-def _results(run_dir: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, Path | None]:
-    out = manifest.get("stages", {}).get("eval", {})
-    path = out.get("outputs", {}).get("results") if out.get("status") == "done" else None
-    path = Path(path) if path else run_dir / "eval" / "results.json"
-    return (json.loads(path.read_text()), path) if path.exists() else (None, None)
+def _results(run_dir: Path, manifest: dict[str, Any]) -> tuple[Results | None, Path | None]:
+    from evaluation.results import RESULTS_JSON, load
+
+    eval_out = done_outputs(manifest).get("eval")
+    recorded = eval_out.get("results") if eval_out else None
+    path = Path(recorded) if recorded else run_dir / "eval" / RESULTS_JSON
+    return (load(path), path) if path.exists() else (None, None)
 
 
-def _siblings(run_dir: Path, preset: str) -> list[tuple[str, dict[str, Any]]]:
-    """Other runs in the same runs folder with an evaluation under the same preset."""
+def _siblings(run_dir: Path, preset: str) -> list[tuple[str, Results]]:
+    """Other runs in the same runs folder with an evaluation under the same preset (their results.json)."""
+    from evaluation.results import RESULTS_JSON, ResultsError, load
+
     out = []
-    for other in sorted(run_dir.parent.glob("*/eval/results.json")):
+    for other in sorted(run_dir.parent.glob(f"*/eval/{RESULTS_JSON}")):
         if other.parent.parent == run_dir:
             continue
         try:
-            res = json.loads(other.read_text())
-        except (OSError, json.JSONDecodeError):
+            res = load(other)
+        except ResultsError:
             continue
         if res.get("preset") == preset and res.get("reflection"):
             out.append((other.parent.parent.name, res))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from recipes.atomic import move_aside
 from recipes.hashing import changed_keys, content_id, stable_hash
 from recipes.hub import HubRef
 from recipes.pipeline.cost import echo_forecast
-from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, now
+from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, done_outputs, now
 from recipes.pipeline.preflight import run_checks
 from recipes.pipeline.stages import load_stage
 from recipes.pipeline.validate import validate
@@ -35,7 +36,8 @@ class StageResult:
     name: str
     status: str  # done | skipped | planned | failed
     seconds: float
-    outputs: dict[str, Any]
+    outputs: Mapping[str, Any]
+    """What the stage recorded (its type in recipes/stage_outputs.py), or, when planned, what it would make."""
     note: str = ""
 
 
@@ -106,7 +108,7 @@ class Runner:
         """Print every selected stage's commands and outputs; run nothing."""
         validate(self.cfg, self.stages)  # every problem at once, before the preflight and any stage
         manifest = Manifest(self.run_dir, self.cfg.run_name)  # read-only here: never saved
-        outputs = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
+        outputs = done_outputs(manifest.data)
         self.echo(f"Plan for run {self.cfg.run_name!r} in {self.run_dir} (dry run: nothing is executed)")
         ablation = ablation_of(self.cfg)
         self.echo(f"ablation: {ablation} ({ABLATIONS[ablation].description}); stages: {', '.join(self.selected)}")
@@ -206,7 +208,7 @@ class Runner:
             return StageResult(name, "skipped", 0.0, entry.get("outputs", {}))
         resume = entry.get("status") in (RUNNING, FAILED)
         self.echo(f"{head}: {'resuming' if resume else 'starting'} at {time.strftime('%H:%M:%S')}")
-        outputs_of = {n: e.get("outputs", {}) for n, e in manifest.data["stages"].items() if e.get("status") == DONE}
+        outputs_of = done_outputs(manifest.data)
         ctx = StageContext(self.cfg, self.run_dir, name, outputs_of, resolved, dry_run=False)
         manifest.update(
             name, status=RUNNING, config=cfg_slice, config_hash=config_hash, started=now(),
