@@ -19,9 +19,7 @@ from recipes import tracking
 from recipes.families import FamilyError, swift_model_type_flags
 from recipes.ms_swift import flag_value, on_gpu, swift_executable, torchrun_env, world_size
 from recipes.stage import Command
-
-CHECKPOINTS = ("last", "best")
-"""What `sft.checkpoint` may name: the last checkpoint, or the one with the lowest eval loss."""
+from SFT.config import CHECKPOINTS
 
 
 class SFTConfigError(ValueError):
@@ -64,6 +62,20 @@ DIRECT_FIELDS = (
     "report_to",
 )
 """SFTConfig fields passed to `swift sft` under the same name (null values are left to ms-swift)."""
+
+OTHER_FLAGS: dict[str, str] = {
+    "data.max_pixels": "`MAX_PIXELS` (env)",
+    "cluster.nproc_per_node": "`NPROC_PER_NODE`, `NNODES`, `NODE_RANK`, `MASTER_ADDR`, `MASTER_PORT` (env)",
+    "model.template": "`--template`",
+    "model.path": "`--model`",
+    "model.torch_dtype": "`--torch_dtype`",
+    "sft.gradient_accumulation_steps": "`--gradient_accumulation_steps`",
+    "sft.global_batch_size": "(none)",
+    "sft.gradient_checkpointing_use_reentrant": "`--gradient_checkpointing_kwargs`",
+    "sft.deepspeed": "`--deepspeed`",
+    "sft.eval_steps": "`--eval_steps` (+ `--eval_strategy steps`)",
+}
+"""The flag(s) or environment variables of settings not passed under their own name (SFT/README.md's table)."""
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from GRPO.verl_overrides import verl_overrides
+from GRPO.verl_command import verl_overrides
 from recipes import envcheck
 from recipes.pipeline.compose import compose
 from recipes.pipeline.machine import Probe, probe_machine

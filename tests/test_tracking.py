@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from GRPO.swift_command import SwiftPaths, swift_command
-from GRPO.verl_overrides import verl_overrides
+from GRPO.verl_command import verl_overrides
 from recipes import tracking
 from recipes.pipeline.compose import ConfigError, compose
 from recipes.pipeline.validate import validate

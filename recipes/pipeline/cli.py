@@ -47,7 +47,7 @@ COMMANDS: dict[str, Command] = {
                        "evaluate runs and models side by side, beside the paper's rows"),
     "submit": Command("recipes.pipeline.submit:main",
                       "send a recipe to a Ray cluster as a Ray job; its status, logs, or stop it"),
-    "check-verl": Command("GRPO.verl_check:main",
+    "check-verl": Command("recipes.pipeline.check_verl:main",
                           "check a recipe's GRPO overrides with verl's own config code, on this CPU"),
     "push": Command("recipes.pipeline.push:main",
                     "upload a run's merged model, processor, model card, results and curves to the Hub"),

@@ -122,7 +122,7 @@ def grpo_cost(cfg: DictConfig, params: float, gpus: int, run_dir: Path | None, f
     seq = int(_get(cfg, "data.max_prompt_length", 2048)) + int(g("max_response_length", 2048))
     vocab = 152064
     update = params * 16 / gpus / GB + micro * seq * vocab * 12 / GB  # fp32 shard+grad+Adam, logits+grads
-    offload, images = _host(cfg, params)
+    offload, images = host_memory_need(cfg, params)
     host = max(offload + 2 * images, HOST_FLOOR_7B * params / REF_PARAMS) / GB if params >= 1e9 else \
         (offload + 2 * images) / GB + 8
     return StageCost("grpo", wall, (min(vllm, device), min(max(vllm, update), device)), host,
@@ -131,10 +131,15 @@ def grpo_cost(cfg: DictConfig, params: float, gpus: int, run_dir: Path | None, f
                      f"{saves} saves of ~{save_gb:.1f} GB")
 
 
-def _host(cfg: DictConfig, params: float) -> tuple[float, float]:
-    from recipes.pipeline.preflight import host_memory_need
-
-    return host_memory_need(cfg, params)
+def host_memory_need(cfg: DictConfig, params: float) -> tuple[float, float]:
+    """(pinned offload bytes, rollout image bytes) verl's driver and workers hold on the host per node."""
+    g = lambda k: bool(_get(cfg, f"grpo.{k}"))  # noqa: E731
+    offload = params * ((4 if g("param_offload") else 0) + (8 if g("optimizer_offload") else 0)
+                        + (4 if g("ref_param_offload") else 0))
+    # fp32 pixel_values: (pixels / 14^2) patches x (3 x 2 x 14 x 14) values x 4 bytes = 24 B per pixel, per response
+    images = 24.0 * int(_get(cfg, "data.max_pixels", 0)) * int(_get(cfg, "grpo.rollout_batch_size", 0)) \
+        * int(_get(cfg, "grpo.rollout_n", 1))
+    return offload, images
 
 
 def _device_gb() -> float:

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from recipes import tracking
 from recipes.families import FAMILIES
+from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate, host_memory_need
 from recipes.pipeline.machine import Probe, flash_attn_importable, probe_machine
 from recipes.ray_launch import uses_ray
 from recipes.stage import StageError
@@ -296,17 +297,6 @@ def _already_held(cfg: DictConfig, need: dict[str, float]) -> float:
     return min(held, sum(need.values()))
 
 
-def host_memory_need(cfg: DictConfig, params: float) -> tuple[float, float]:
-    """(pinned offload bytes, rollout image bytes) verl's driver and workers hold on the host per node."""
-    g = lambda k: bool(_get(cfg, f"grpo.{k}"))  # noqa: E731
-    offload = params * ((4 if g("param_offload") else 0) + (8 if g("optimizer_offload") else 0)
-                        + (4 if g("ref_param_offload") else 0))
-    # fp32 pixel_values: (pixels / 14^2) patches x (3 x 2 x 14 x 14) values x 4 bytes = 24 B per pixel, per response
-    images = 24.0 * int(_get(cfg, "data.max_pixels", 0)) * int(_get(cfg, "grpo.rollout_batch_size", 0)) \
-        * int(_get(cfg, "grpo.rollout_n", 1))
-    return offload, images
-
-
 def check_memory(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
     params = model_params(cfg)
     if not _uses_verl(cfg, stages) or params is None:
@@ -327,8 +317,6 @@ def check_cost(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict
     time verl's per-token log-prob loop costs without flash-attn."""
     if not _uses_verl(cfg, stages) or not _on_gpu(cfg):
         return []
-    from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate
-
     params = model_params(cfg) or REF_PARAMS
     grpo = next(c for c in estimate(cfg, ["grpo"], flash_attn=True) if c.stage == "grpo")
     out = []
