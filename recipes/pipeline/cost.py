@@ -25,7 +25,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from recipes.families import QWEN2_5_VL
+from recipes.families import FAMILIES, QWEN2_5_VL
+
+KNOWN_PARAMS: dict[str, float] = {
+    s.hub_id: s.params for f in FAMILIES.values() for s in f.sizes.values() if s.params is not None
+}
+"""Parameter counts of the known base models, ViT included (recipes/families.py)."""
 
 GB = 1e9
 REF_PARAMS: float = QWEN2_5_VL.sizes["7b"].params  # 8.29e9
@@ -183,6 +188,21 @@ def eval_cost(cfg: DictConfig, params: float, gpus: int) -> StageCost:
                      "not measured")
 
 
+def model_params(cfg: DictConfig) -> float | None:
+    """Parameters of `model.path`: the paper's models by id, a local dir by its safetensors, else None."""
+    ref = str(_get(cfg, "model.path", ""))
+    if ref in KNOWN_PARAMS:
+        return KNOWN_PARAMS[ref]
+    if ref.startswith("tiny:"):
+        return 2.0e7
+    path = Path(ref).expanduser()
+    files = list(path.glob("*.safetensors")) if path.is_dir() else []
+    if not files:
+        return None
+    width = 4 if "32" in str(_get(cfg, "model.torch_dtype", "bfloat16")) else 2
+    return sum(f.stat().st_size for f in files) / width
+
+
 def merge_cost(cfg: DictConfig, params: float) -> StageCost:
     out = 2 if _get(cfg, "merge.dtype") in ("bf16", "bfloat16", "fp16") else 4
     gb = params * (4 + out) / GB  # read the fp32 shards, write the output
@@ -193,8 +213,6 @@ def merge_cost(cfg: DictConfig, params: float) -> StageCost:
 def estimate(cfg: DictConfig, stages: list[str], run_dir: Path | None = None,
              flash_attn: bool | None = None) -> list[StageCost]:
     """The forecast for the GPU-heavy stages of `stages` on the recipe's cluster."""
-    from recipes.pipeline.preflight import model_params
-
     params = model_params(cfg) or REF_PARAMS
     gpus = int(_get(cfg, "cluster.nproc_per_node", 1)) * int(_get(cfg, "cluster.nnodes", 1))
     if flash_attn is None:

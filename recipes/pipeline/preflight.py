@@ -29,19 +29,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from recipes import tracking
-from recipes.families import FAMILIES
-from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate, host_memory_need
+from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate, host_memory_need, model_params
 from recipes.pipeline.machine import Probe, flash_attn_importable, probe_machine
 from recipes.ray_launch import uses_ray
 from recipes.stage import StageError
 
 DRIVER_FLOOR = 580
 """Oldest NVIDIA driver series for the CUDA 13 stack (torch 2.11.0+cu130, vLLM 0.24.0)."""
-
-KNOWN_PARAMS: dict[str, float] = {
-    s.hub_id: s.params for f in FAMILIES.values() for s in f.sizes.values() if s.params is not None
-}
-"""Parameter counts of the known base models, ViT included (recipes/families.py)."""
 
 GIB = 1 << 30
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -87,21 +81,6 @@ def _on_gpu(cfg: DictConfig) -> bool:
 
 def _uses_verl(cfg: DictConfig, stages: list[str]) -> bool:
     return "grpo" in stages and _get(cfg, "grpo.backend") == "verl"
-
-
-def model_params(cfg: DictConfig) -> float | None:
-    """Parameters of `model.path`: the paper's models by id, a local dir by its safetensors, else None."""
-    ref = str(_get(cfg, "model.path", ""))
-    if ref in KNOWN_PARAMS:
-        return KNOWN_PARAMS[ref]
-    if ref.startswith("tiny:"):
-        return 2.0e7
-    path = Path(ref).expanduser()
-    files = list(path.glob("*.safetensors")) if path.is_dir() else []
-    if not files:
-        return None
-    width = 4 if "32" in str(_get(cfg, "model.torch_dtype", "bfloat16")) else 2
-    return sum(f.stat().st_size for f in files) / width
 
 
 GPU_STAGES = ("distill", "sft", "grpo", "eval")
