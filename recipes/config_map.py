@@ -22,7 +22,8 @@ class MapRow:
     """Our config key (`grpo.*`, `data.*`, ...), or the paper module's parenthesised name for a setting with none."""
     target: str | None
     """The upstream key or flag (without `--`; `NAME (env)` for an environment variable), or None when the
-    tool has no counterpart (then `warn` says what happens)."""
+    tool has no counterpart (then `warn` says what happens) or, with a value, when the value is several flags
+    given whole (the tracking flags of `swift sft`)."""
     value: Callable[[DictConfig], Any] | None = None
     """The upstream value from the composed config (SKIP passes nothing; may raise the tool's config error)."""
     note: str = ""

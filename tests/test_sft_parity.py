@@ -15,8 +15,8 @@ from recipes.pipeline.parity_tables import SFT_README as README
 from recipes.pipeline.parity_tables import sft_flag as flag_of
 from recipes.readme_tables import fill_readme
 from SFT.config import SFTConfig
-from SFT.flags import SFTPaths, build_command
 from SFT.paper import DIFFERENCES, REFERENCE
+from SFT.swift_command import SFTPaths, build_command
 
 PATHS = SFTPaths(model="/m", dataset="/d/train.jsonl", output_dir="/o", system_file="/o/system.txt")
 

@@ -19,7 +19,7 @@ from GRPO.verl_overrides import VERL_OVERRIDES
 from recipes.pipeline.compose import compose
 from recipes.readme_tables import readme_cli, show
 from SFT import paper as sft
-from SFT.flags import DIRECT_FIELDS, OTHER_FLAGS
+from SFT.flags import OTHER_FLAGS, SWIFT_SFT_FLAGS
 
 PROJECT = Path(__file__).resolve().parents[2]
 GRPO_README = PROJECT / "GRPO" / "README.md"
@@ -99,14 +99,14 @@ def grpo_sections(cfg: DictConfig) -> dict[str, str]:
 
 
 def sft_flag(key: str) -> str:
-    """The `swift sft` flag our setting `key` becomes: an `sft.*` field of SFT/flags.DIRECT_FIELDS goes under
-    its own name; any other key's flag(s) are in SFT/flags.OTHER_FLAGS."""
-    name = key.removeprefix("sft.")
-    if key.startswith("sft.") and name in DIRECT_FIELDS:
-        return f"`--{name}`"
-    if key not in OTHER_FLAGS:
-        raise ValueError(f"{key}: not passed under its own name, so SFT/flags.OTHER_FLAGS must name its flag")
-    return OTHER_FLAGS[key]
+    """The `swift sft` flag(s) our setting `key` becomes: SFT/flags.OTHER_FLAGS's text, else its rows' flags in
+    SFT/flags.SWIFT_SFT_FLAGS."""
+    if key in OTHER_FLAGS:
+        return OTHER_FLAGS[key]
+    flags = [f"`--{row.target}`" for row in SWIFT_SFT_FLAGS if row.key == key and row.target]
+    if not flags:
+        raise ValueError(f"{key}: no row of SFT/flags.SWIFT_SFT_FLAGS, so SFT/flags.OTHER_FLAGS must name its flag")
+    return ", ".join(flags)
 
 
 def sft_markdown(cfg: DictConfig) -> str:
