@@ -1,4 +1,4 @@
-"""Stage-2 (GRPO) and merge settings. Defaults are the paper's 7B recipe: paper values come from GRPO/parity.py.
+"""Stage-2 (GRPO) and merge settings. Defaults are the paper's 7B recipe: paper values come from GRPO/paper.py.
 
 Names are backend-neutral: GRPO/verl_overrides.py maps them to verl Hydra keys, GRPO/swift_backend.py
 to ms-swift flags. Data-side values (prompt length, pixel limits, system prompt) live in `data:`.
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from GRPO.parity import paper
-from GRPO.verl_overrides import ATTENTION as VERL_ATTENTION
+from GRPO.paper import paper
 from recipes.checks import Problem, check, free
 
 GRPO_BACKENDS = ("verl", "swift")
@@ -26,8 +25,10 @@ ADV_ESTIMATORS = ("gae", "grpo", "reinforce_plus_plus", "reinforce_plus_plus_bas
 KL_LOSS_TYPES = (*(k + s for k in ("kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3") for s in ("", "+")), "full")
 """verl 0.9.1's kl_penalty estimators (`+`: straight-through gradient)."""
 OPTIMIZERS = ("adamw", "adam")
+VERL_ATTENTION = ("flash_attention_2", "sdpa", "eager")
+"""Attention implementations the actor/ref may be built with (GRPO/verl_overrides.py passes them to verl)."""
 ATTENTION = ("auto", *VERL_ATTENTION)
-"""`auto` or an implementation the actor/ref may be built with (GRPO/verl_overrides.py)."""
+"""`auto` or an implementation the actor/ref may be built with."""
 LOGGERS = ("console", "wandb", "tensorboard", "swanlab", "mlflow", "clearml", "trackio", "file", "vemlp_wandb")
 """verl's tracking backends (verl/utils/tracking.py); the swift backend maps console, wandb, tensorboard, swanlab."""
 MERGE_DTYPES = ("bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
@@ -37,7 +38,7 @@ MERGE_DTYPES = ("bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
 @dataclass
 class GRPOConfig:
     """GRPO hyperparameters, backend-neutral; mapped to verl overrides in one place. Paper values: see
-    GRPO/parity.py."""
+    GRPO/paper.py."""
 
     backend: str = check("verl", choices=GRPO_BACKENDS)
     """`verl` (the paper's path, GPUs + Ray) or `swift` (ms-swift GRPO: CPU tiny runs, one node, no Ray)."""

@@ -1,7 +1,7 @@
 """The one map from our `grpo` / `data` / `model` / `cluster` config to `swift rlhf --rlhf_type grpo` (ms-swift 4.6).
 
-`PARITY` lists every backend-neutral GRPO setting with verl's key (GRPO/verl_overrides.py is the verl side)
-and the ms-swift flag it becomes; the paper's values are in GRPO/parity.py. Settings ms-swift cannot honour
+`SWIFT_RLHF_FLAGS` lists every backend-neutral GRPO setting and the ms-swift flag it becomes
+(GRPO/verl_overrides.py is the verl side); the paper's values are in GRPO/paper.py. Settings ms-swift cannot honour
 are rows with a `warn` (the run goes on and the plan says so) or a `SwiftConfigError` from their value (the
 run stops before anything starts): never dropped silently. GRPO/swift_command.py assembles the command.
 """
@@ -9,21 +9,18 @@ run stops before anything starts): never dropped silently. GRPO/swift_command.py
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
 
 from recipes import tracking
+from recipes.config_map import SKIP, MapRow
 from recipes.ms_swift import on_gpu, world_size
 
 
 class SwiftConfigError(ValueError):
     """The GRPO settings cannot make a valid `swift rlhf` command (said before anything runs)."""
 
-
-SKIP = object()
-"""A row's value that means "pass no flag" (e.g. vLLM flags when rollouts use transformers)."""
 
 ALL_TOKENS_TOP_K = 1_000_000
 """`--top_k` that keeps every token: transformers clamps top_k to the vocabulary. Needed because ms-swift's
@@ -147,197 +144,180 @@ def dtype_flags(cfg: DictConfig) -> dict[str, Any]:
     return {"torch_dtype": dtype, "bf16": dtype == "bfloat16", "fp16": dtype == "float16"}
 
 
-@dataclass(frozen=True)
-class Row:
-    """One setting: where it lives in our config, verl's key and the ms-swift flag."""
-
-    key: str
-    """Our config key (`grpo.*`, `data.*`, ...), or GRPO/parity.py's name for a setting with none."""
-    verl: str
-    """verl 0.9.1 key (GRPO/verl_overrides.py), `-` when verl has none."""
-    flag: str | None
-    """ms-swift flag without `--`, or None when ms-swift has no counterpart (then `warn` says what happens)."""
-    value: Callable[[DictConfig], Any] | None = None
-    """Flag value from the composed config (SKIP passes nothing; may raise SwiftConfigError)."""
-    note: str = ""
-    """How the two backends differ, if at all."""
-    warn: Callable[[DictConfig], str | None] | None = None
-    """A warning for this run's config, or None (for settings ms-swift cannot honour as given)."""
-
-
 def _warn_if(cond: Callable[[DictConfig], bool], text: Callable[[DictConfig], str]) -> Callable[[DictConfig], str | None]:
     return lambda cfg: text(cfg) if cond(cfg) else None
 
 
-V = "actor_rollout_ref"
-PARITY: tuple[Row, ...] = (
+SWIFT_RLHF_FLAGS: tuple[MapRow, ...] = (
     # -- data ------------------------------------------------------------------------------------
-    Row("data.max_prompt_length", "data.max_prompt_length", "max_length", lambda c: c.data.max_prompt_length,
+    MapRow("data.max_prompt_length", "max_length", lambda c: c.data.max_prompt_length,
         "ms-swift's max_length bounds the encoded prompt; longer rows are dropped and resampled "
         "(`truncation_strategy delete`); the converter already rejects them"),
-    Row("data.max_pixels", "(per image dict in the parquet)", "MAX_PIXELS (env)",
+    MapRow("data.max_pixels", "MAX_PIXELS (env)",
         lambda c: c.data.max_pixels, "ms-swift ignores the per-image keys and reads the environment"),
-    Row("data.min_pixels", "(per image dict in the parquet)", "MIN_PIXELS (env)",
+    MapRow("data.min_pixels", "MIN_PIXELS (env)",
         lambda c: c.data.min_pixels, "as max_pixels"),
-    Row("grpo.seed", "data.seed", "seed", _g("seed"), "also `data_seed`"),
-    Row("grpo.seed", "data.seed", "data_seed", _g("seed")),
+    MapRow("grpo.seed", "seed", _g("seed"), "also `data_seed`"),
+    MapRow("grpo.seed", "data_seed", _g("seed")),
     # -- rollout ---------------------------------------------------------------------------------
-    Row("grpo.rollout_n", f"{V}.rollout.n", "num_generations", _g("rollout_n")),
-    Row("grpo.rollout_batch_size", "data.train_batch_size", "generation_batch_size", _generation_batch,
+    MapRow("grpo.rollout_n", "num_generations", _g("rollout_n")),
+    MapRow("grpo.rollout_batch_size", "generation_batch_size", _generation_batch,
         "in responses: rollout_batch_size x rollout_n"),
-    Row("grpo.max_response_length", "data.max_response_length", "max_completion_length",
+    MapRow("grpo.max_response_length", "max_completion_length",
         _g("max_response_length")),
-    Row("grpo.temperature", f"{V}.rollout.temperature", "temperature", _g("temperature")),
-    Row("grpo.top_p", f"{V}.rollout.top_p", "top_p", _g("top_p")),
-    Row("(top_k)", f"{V}.rollout.top_k", "top_k", lambda c: -1 if uses_vllm(c) else ALL_TOKENS_TOP_K,
+    MapRow("grpo.temperature", "temperature", _g("temperature")),
+    MapRow("grpo.top_p", "top_p", _g("top_p")),
+    MapRow("(top_k)", "top_k", lambda c: -1 if uses_vllm(c) else ALL_TOKENS_TOP_K,
         f"transformers rollouts pass {ALL_TOKENS_TOP_K} (= every token): ms-swift maps -1 to the model's "
         "generation_config top_k, 1 for Qwen2.5-VL-Instruct, i.e. greedy groups"),
-    Row("(repetition penalty)", "-", "repetition_penalty", lambda c: 1.0,
+    MapRow("(repetition penalty)", "repetition_penalty", lambda c: 1.0,
         "explicit, so the model's generation_config (1.05) is not used"),
-    Row("grpo.rollout_engine", f"{V}.rollout.name", "use_vllm", _engine,
+    MapRow("grpo.rollout_engine", "use_vllm", _engine,
         "vLLM colocate on a GPU; transformers generation on a CPU",
         _warn_if(lambda c: str(c.grpo.rollout_engine) == "vllm" and on_cpu(c),
                  lambda c: "grpo.rollout_engine=vllm needs a GPU: rollouts use transformers generation on this CPU")),
-    Row("grpo.rollout_engine", f"{V}.rollout.mode", "vllm_mode",
+    MapRow("grpo.rollout_engine", "vllm_mode",
         lambda c: "colocate" if uses_vllm(c) else SKIP),
-    Row("grpo.tensor_parallel_size", f"{V}.rollout.tensor_model_parallel_size", "vllm_tensor_parallel_size",
+    MapRow("grpo.tensor_parallel_size", "vllm_tensor_parallel_size",
         lambda c: c.grpo.tensor_parallel_size if uses_vllm(c) else SKIP, "vLLM only"),
-    Row("grpo.gpu_memory_utilization", f"{V}.rollout.gpu_memory_utilization", "vllm_gpu_memory_utilization",
+    MapRow("grpo.gpu_memory_utilization", "vllm_gpu_memory_utilization",
         lambda c: c.grpo.gpu_memory_utilization if uses_vllm(c) else SKIP, "vLLM only"),
-    Row("grpo.max_num_seqs", f"{V}.rollout.max_num_seqs", "vllm_max_num_seqs",
+    MapRow("grpo.max_num_seqs", "vllm_max_num_seqs",
         lambda c: c.grpo.max_num_seqs if uses_vllm(c) else SKIP, "vLLM only"),
-    Row("grpo.enforce_eager", f"{V}.rollout.enforce_eager", "vllm_enforce_eager",
+    MapRow("grpo.enforce_eager", "vllm_enforce_eager",
         lambda c: c.grpo.enforce_eager if uses_vllm(c) else SKIP, "vLLM only"),
-    Row("grpo.val_temperature", f"{V}.rollout.val_kwargs.temperature", None, None,
+    MapRow("grpo.val_temperature", None, None,
         "ms-swift validates with the rollout temperature",
         _warn_if(lambda c: int(c.grpo.val_freq) > 0 and c.grpo.val_temperature != c.grpo.temperature,
                  lambda c: f"grpo.val_temperature={c.grpo.val_temperature} is not honoured: ms-swift validates "
                            f"with the rollout temperature {c.grpo.temperature}")),
-    Row("grpo.val_n", f"{V}.rollout.val_kwargs.n", "num_generations_eval",
+    MapRow("grpo.val_n", "num_generations_eval",
         lambda c: c.grpo.val_n if int(c.grpo.val_freq) > 0 else SKIP),
     # -- algorithm -------------------------------------------------------------------------------
-    Row("grpo.adv_estimator", "algorithm.adv_estimator", "advantage_estimator", _adv,
+    MapRow("grpo.adv_estimator", "advantage_estimator", _adv,
         "grpo scales by the group std in both (`scale_rewards group`)"),
-    Row("grpo.adv_estimator", "algorithm.norm_adv_by_std_in_grpo", "scale_rewards",
+    MapRow("grpo.adv_estimator", "scale_rewards",
         lambda c: "group" if _adv(c) == "grpo" else SKIP, "rloo / reinforce_plus_plus keep ms-swift's own scaling"),
-    Row("grpo.use_kl_loss", f"{V}.actor.use_kl_loss", "kl_in_reward", lambda c: False,
+    MapRow("grpo.use_kl_loss", "kl_in_reward", lambda c: False,
         "KL is a loss term in both; use_kl_loss=false gives beta 0 (no reference model)"),
-    Row("grpo.kl_loss_type", f"{V}.actor.kl_loss_type", None, None,
+    MapRow("grpo.kl_loss_type", None, None,
         "ms-swift's only estimator is k3 = verl's low_var_kl (same [-10, 10] clamp); other types are refused"),
-    Row("grpo.kl_coef", f"{V}.actor.kl_loss_coef", "beta", _beta),
-    Row("(policy loss aggregation)", f"{V}.actor.loss_agg_mode token-mean", "loss_type",
+    MapRow("grpo.kl_coef", "beta", _beta),
+    MapRow("(policy loss aggregation)", "loss_type",
         lambda c: "dapo", "ms-swift `dapo` = token mean over the whole update (its `grpo` is sequence mean)"),
-    Row("grpo.clip_ratio_low", f"{V}.actor.clip_ratio_low", "epsilon", _g("clip_ratio_low")),
-    Row("grpo.clip_ratio_high", f"{V}.actor.clip_ratio_high", "epsilon_high", _g("clip_ratio_high")),
-    Row("grpo.clip_ratio_c", f"{V}.actor.clip_ratio_c", None, None,
+    MapRow("grpo.clip_ratio_low", "epsilon", _g("clip_ratio_low")),
+    MapRow("grpo.clip_ratio_high", "epsilon_high", _g("clip_ratio_high")),
+    MapRow("grpo.clip_ratio_c", None, None,
         "ms-swift has no dual clip (its `delta` caps the ratio for every advantage, not only negative ones)",
         _warn_if(lambda c: c.grpo.clip_ratio_c is not None,
                  lambda c: f"grpo.clip_ratio_c={c.grpo.clip_ratio_c} (dual clip) is not honoured: ms-swift has no "
                            "dual clip for negative advantages")),
     # -- actor / optimizer -----------------------------------------------------------------------
-    Row("grpo.micro_batch_size_per_device_for_update", f"{V}.actor.ppo_micro_batch_size_per_gpu",
+    MapRow("grpo.micro_batch_size_per_device_for_update",
         "per_device_train_batch_size", micro_batch),
-    Row("grpo.global_batch_size", f"{V}.actor.ppo_mini_batch_size", "gradient_accumulation_steps",
+    MapRow("grpo.global_batch_size", "gradient_accumulation_steps",
         _grad_accum, "global_batch_size x rollout_n / (micro batch x processes)"),
-    Row("grpo.micro_batch_size_per_device_for_experience", f"{V}.rollout.log_prob_micro_batch_size_per_gpu",
+    MapRow("grpo.micro_batch_size_per_device_for_experience",
         None, None, "ms-swift computes old/ref log-probs in chunks of per_device_train_batch_size",
         _warn_if(lambda c: c.grpo.micro_batch_size_per_device_for_experience != micro_batch(c),
                  lambda c: "grpo.micro_batch_size_per_device_for_experience="
                            f"{c.grpo.micro_batch_size_per_device_for_experience} is not honoured: ms-swift uses "
                            f"the update micro batch ({micro_batch(c)}) for log-prob forwards")),
-    Row("grpo.learning_rate", f"{V}.actor.optim.lr", "learning_rate", _g("learning_rate")),
-    Row("grpo.optimizer", f"{V}.actor.optim.optimizer", "optim", _optim),
-    Row("grpo.weight_decay", f"{V}.actor.optim.weight_decay", "weight_decay", _g("weight_decay")),
-    Row("grpo.warmup_ratio", f"{V}.actor.optim.lr_warmup_steps_ratio", "warmup_ratio", _g("warmup_ratio")),
-    Row("(lr schedule)", f"{V}.actor.optim.lr_scheduler_type constant", "lr_scheduler_type",
+    MapRow("grpo.learning_rate", "learning_rate", _g("learning_rate")),
+    MapRow("grpo.optimizer", "optim", _optim),
+    MapRow("grpo.weight_decay", "weight_decay", _g("weight_decay")),
+    MapRow("grpo.warmup_ratio", "warmup_ratio", _g("warmup_ratio")),
+    MapRow("(lr schedule)", "lr_scheduler_type",
         lambda c: "constant_with_warmup" if float(c.grpo.warmup_ratio) else "constant",
         "ms-swift's default is cosine"),
-    Row("grpo.max_grad_norm", f"{V}.actor.optim.clip_grad", "max_grad_norm", _g("max_grad_norm")),
-    Row("grpo.padding_free", f"{V}.model.use_remove_padding", "padding_free",
+    MapRow("grpo.max_grad_norm", "max_grad_norm", _g("max_grad_norm")),
+    MapRow("grpo.padding_free", "padding_free",
         lambda c: bool(c.grpo.padding_free) and not on_cpu(c),
         "ms-swift's padding_free needs flash attention (`attn_impl flash_attn`, GPU)",
         _warn_if(lambda c: bool(c.grpo.padding_free) and on_cpu(c),
                  lambda c: "grpo.padding_free=true needs flash attention on a GPU: padded batches on this CPU")),
-    Row("grpo.padding_free", "-", "attn_impl",
+    MapRow("grpo.padding_free", "attn_impl",
         lambda c: "flash_attn" if c.grpo.padding_free and not on_cpu(c) else SKIP),
-    Row("grpo.attn_implementation", "+actor_rollout_ref.model.override_config.attn_implementation", None,
+    MapRow("grpo.attn_implementation", None,
         None, "ms-swift picks flash_attn with padding_free, else its default (sdpa)",
         _warn_if(lambda c: str(c.grpo.attn_implementation) not in ("auto", "sdpa")
                  and not (c.grpo.padding_free and not on_cpu(c)),
                  lambda c: f"grpo.attn_implementation={c.grpo.attn_implementation} is not honoured: ms-swift uses "
                            "sdpa unless padding_free is on (then flash_attn)")),
-    Row("grpo.gradient_checkpointing", f"{V}.model.enable_gradient_checkpointing", "gradient_checkpointing",
+    MapRow("grpo.gradient_checkpointing", "gradient_checkpointing",
         _g("gradient_checkpointing")),
-    Row("grpo.freeze_vision_tower", f"{V}.actor.freeze_vision_tower", "freeze_vit",
+    MapRow("grpo.freeze_vision_tower", "freeze_vit",
         _g("freeze_vision_tower"), "ms-swift freezes the ViT by default"),
-    Row("grpo.freeze_vision_tower", f"{V}.actor.freeze_vision_tower", "freeze_aligner",
+    MapRow("grpo.freeze_vision_tower", "freeze_aligner",
         _g("freeze_vision_tower"), "the merger trains with the tower, as in EasyR1"),
-    Row("grpo.param_offload", f"{V}.actor.fsdp_config.param_offload", "offload_model",
+    MapRow("grpo.param_offload", "offload_model",
         lambda c: bool(c.grpo.param_offload) if uses_vllm(c) else SKIP,
         "ms-swift moves the actor to CPU while vLLM generates (no FSDP; ZeRO-3 offload via extra_overrides "
         "`deepspeed: zero3_offload`)",
         _warn_if(lambda c: bool(c.grpo.param_offload) and not uses_vllm(c),
                  lambda c: "grpo.param_offload has no effect without vLLM colocate rollouts")),
-    Row("grpo.optimizer_offload", f"{V}.actor.fsdp_config.optimizer_offload", "offload_optimizer",
+    MapRow("grpo.optimizer_offload", "offload_optimizer",
         lambda c: bool(c.grpo.optimizer_offload) if uses_vllm(c) else SKIP, "as param_offload",
         _warn_if(lambda c: bool(c.grpo.optimizer_offload) and not uses_vllm(c),
                  lambda c: "grpo.optimizer_offload has no effect without vLLM colocate rollouts")),
-    Row("grpo.ref_param_offload", f"{V}.ref.fsdp_config.param_offload", None, None,
+    MapRow("grpo.ref_param_offload", None, None,
         "ms-swift keeps the reference model on the training device",
         _warn_if(lambda c: bool(c.grpo.ref_param_offload) and not on_cpu(c) and float(_beta(c)) > 0,
                  lambda c: "grpo.ref_param_offload is not honoured: ms-swift keeps the reference model on the GPU")),
     # -- reward ----------------------------------------------------------------------------------
-    Row("grpo.format_weight", "reward.custom_reward_function.reward_kwargs.format_weight", "reward_funcs",
+    MapRow("grpo.format_weight", "reward_funcs",
         _reward_funcs, "accuracy ORM, plus the format ORM when the weight is > 0"),
-    Row("grpo.format_weight", "-", "reward_weights", _reward_weights, "(1 - w, w): the verl face's mix"),
-    Row("grpo.reward_num_workers", "reward.num_workers", None, None,
+    MapRow("grpo.format_weight", "reward_weights", _reward_weights, "(1 - w, w): the verl face's mix"),
+    MapRow("grpo.reward_num_workers", None, None,
         "ms-swift scores in the trainer process (reward_fns bounds each call with its own time limit)",
         _warn_if(lambda c: int(c.grpo.reward_num_workers) > 1,
                  lambda c: f"grpo.reward_num_workers={c.grpo.reward_num_workers} is not honoured: ms-swift "
                            "scores in the trainer process")),
     # -- trainer ---------------------------------------------------------------------------------
-    Row("grpo.total_epochs", "trainer.total_epochs", "num_train_epochs", _g("total_epochs")),
-    Row("grpo.max_steps", "trainer.total_training_steps", "max_steps",
+    MapRow("grpo.total_epochs", "num_train_epochs", _g("total_epochs")),
+    MapRow("grpo.max_steps", "max_steps",
         lambda c: c.grpo.max_steps if c.grpo.max_steps is not None else SKIP),
-    Row("grpo.save_freq", "trainer.save_freq", "save_steps", _g("save_freq")),
-    Row("grpo.save_limit", "trainer.max_actor_ckpt_to_keep", "save_total_limit", _g("save_limit")),
-    Row("grpo.val_freq", "trainer.test_freq", "eval_steps",
+    MapRow("grpo.save_freq", "save_steps", _g("save_freq")),
+    MapRow("grpo.save_limit", "save_total_limit", _g("save_limit")),
+    MapRow("grpo.val_freq", "eval_steps",
         lambda c: c.grpo.val_freq if int(c.grpo.val_freq) > 0 else SKIP, "needs the rl_data val parquet"),
-    Row("grpo.val_freq", "trainer.test_freq", "eval_strategy",
+    MapRow("grpo.val_freq", "eval_strategy",
         lambda c: "steps" if int(c.grpo.val_freq) > 0 else "no"),
-    Row("grpo.val_before_train", "trainer.val_before_train", "eval_on_start",
+    MapRow("grpo.val_before_train", "eval_on_start",
         lambda c: bool(c.grpo.val_before_train) and int(c.grpo.val_freq) > 0),
-    Row("grpo.val_after_train", "trainer.test_freq (last step)", None, None,
+    MapRow("grpo.val_after_train", None, None,
         "ms-swift validates every eval_steps only",
         _warn_if(lambda c: bool(c.grpo.val_after_train) and int(c.grpo.val_freq) <= 0,
                  lambda c: "grpo.val_after_train=true is not honoured: ms-swift validates only every "
                            "grpo.val_freq steps (set one > 0)")),
-    Row("grpo.loggers", "trainer.logger", "report_to", _report_to,
+    MapRow("grpo.loggers", "report_to", _report_to,
         "console is always on; wandb reads WANDB_API_KEY, the project is WANDB_PROJECT"),
-    Row("grpo.project_name", "trainer.project_name", "WANDB_PROJECT (env)", _g("project_name")),
-    Row("cluster.nproc_per_node", "trainer.n_gpus_per_node", "NPROC_PER_NODE (env)",
+    MapRow("grpo.project_name", "WANDB_PROJECT (env)", _g("project_name")),
+    MapRow("cluster.nproc_per_node", "NPROC_PER_NODE (env)",
         lambda c: c.cluster.nproc_per_node),
-    Row("cluster.nnodes", "trainer.nnodes", "NNODES (env)", lambda c: c.cluster.nnodes,
+    MapRow("cluster.nnodes", "NNODES (env)", lambda c: c.cluster.nnodes,
         "ms-swift launches torchrun itself; no Ray"),
 )
-"""Every setting of the `grpo` group (and the data / cluster values GRPO reads) against both backends."""
+"""Every setting of the `grpo` group (and the data / cluster values GRPO reads) and its ms-swift flag; the
+README's verl column comes from GRPO/verl_overrides.py's map (recipes/pipeline/parity_tables.py)."""
+
 
 def flag_values(cfg: DictConfig) -> dict[str, Any]:
-    """The config-derived flags (PARITY rows with a plain flag) in table order; raises SwiftConfigError."""
+    """The config-derived flags (rows with a plain flag) in table order; raises SwiftConfigError."""
     out: dict[str, Any] = {}
-    for row in PARITY:
-        if row.flag is None or row.value is None or row.flag.endswith("(env)"):
+    for row in SWIFT_RLHF_FLAGS:
+        if row.target is None or row.value is None or row.target.endswith("(env)"):
             continue
         value = row.value(cfg)
         if value is not SKIP:
-            out[row.flag] = value
+            out[row.target] = value
     return out
 
 
 def warnings(cfg: DictConfig) -> list[str]:
     """What this config asks that ms-swift will not do as asked (logged and shown in the plan)."""
     out = []
-    for row in PARITY:
+    for row in SWIFT_RLHF_FLAGS:
         if row.warn is not None:
             text = row.warn(cfg)
             if text:

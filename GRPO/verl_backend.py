@@ -1,6 +1,6 @@
 """The `grpo` stage with `grpo.backend=verl` (the paper's): verl's `main_ppo` on Ray, then GRPO.merger.
 
-GRPO/train_stage.py and GRPO/merge_stage.py dispatch here. The overrides come from GRPO/verl_overrides.py,
+GRPO/train_stage.py and GRPO/merge_stage.py dispatch here. The overrides come from GRPO/verl_command.py over GRPO/verl_overrides.py,
 are checked on the CPU with verl's own config code (GRPO/verl_check.py) before the command starts, and the
 command joins `cluster.address` (RAY_ADDRESS) or lets verl's `ray.init()` start a local head. A submitted
 Ray job sets RAY_ADDRESS itself. verl saves FSDP shards under `<out>/global_step_N/actor`; the grpo outputs
@@ -23,7 +23,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from GRPO.verl_overrides import PARITY, GRPOConfigError, verl_overrides
+from GRPO.verl_command import verl_overrides
+from GRPO.verl_overrides import VERL_OVERRIDES, GRPOConfigError
 from recipes import tracking
 from recipes.checks import Problem, problem_from
 from recipes.stage import Command, StageContext, StageError, StagePlan
@@ -102,9 +103,9 @@ def validate(cfg: DictConfig) -> list[Problem]:
             check_overrides(overrides)
     except VerlConfigError as err:
         text = " ".join(str(err).split())
-        rows = [row for row in PARITY if not row.key.startswith("(")]
-        ours = ([r.key for r in rows if r.verl_key.lstrip("+") in text]  # verl's full key, else its last part
-                or [r.key for r in rows if r.verl_key.rsplit(".", 1)[-1] in text])
+        rows = [row for row in VERL_OVERRIDES if not row.key.startswith("(") and row.target]
+        ours = ([r.key for r in rows if r.target.lstrip("+") in text]  # verl's full key, else its last part
+                or [r.key for r in rows if r.target.rsplit(".", 1)[-1] in text])
         key = ours[0] if ours else "grpo.backend"
         return [Problem(key, OmegaConf.select(cfg, key, default=None), f"verl's own check refuses it: {text}")]
     return []

@@ -103,7 +103,7 @@ class EvalConfig:
     """vLLM without torch.compile and CUDA-graph capture: each engine starts 1-2 min sooner and decodes
     slower; on for short runs (tiny_gpu, the one-GPU proof), off for the paper's full benchmarks."""
     system_prompt: str | None = free(PAPER_SYSTEM_PROMPT, "any text")
-    """System message. null: the SFT one (`recipes.pipeline.config.SYSTEM_PROMPT`)."""
+    """System message. null: the SFT one (`SFT.paper.SYSTEM_PROMPT`)."""
     user_suffix: str = free(PAPER_USER_SUFFIX, "any text")
     """Appended to every question (the paper protocol's boxed instruction; empty for `train_prompt`)."""
     temperature: float = check(0.2, ge=0)

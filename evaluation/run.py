@@ -30,7 +30,9 @@ from evaluation.reflection import reflection_stats
 from evaluation.report import PLOT_PNG, RESULTS_MD, write_reports
 from evaluation.results import RESULTS_JSON, Results, ResultsError, load, results_of
 from evaluation.score import aggregate, score_rows
+from GRPO.paper import paper
 from recipes.atomic import atomic_write_text, read_jsonl
+from SFT.paper import SYSTEM_PROMPT
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,14 @@ def model_label(model: str) -> str:
 
 
 def settings_from(ecfg: Any, model: str) -> GenSettings:
-    from recipes.pipeline.config import MAX_PIXELS, MIN_PIXELS, SYSTEM_PROMPT
-
     return GenSettings(
         model=model,
         system_prompt=ecfg.system_prompt if ecfg.system_prompt is not None else SYSTEM_PROMPT,
         user_suffix=str(ecfg.user_suffix or ""),
         temperature=float(ecfg.temperature), top_p=float(ecfg.top_p), max_new_tokens=int(ecfg.max_new_tokens),
         seed=int(ecfg.seed),
-        max_pixels=int(ecfg.max_pixels) if ecfg.max_pixels is not None else MAX_PIXELS,
-        min_pixels=int(ecfg.min_pixels) if ecfg.min_pixels is not None else MIN_PIXELS,
+        max_pixels=int(ecfg.max_pixels) if ecfg.max_pixels is not None else int(paper("data.max_pixels")),
+        min_pixels=int(ecfg.min_pixels) if ecfg.min_pixels is not None else int(paper("data.min_pixels")),
     )
 
 

@@ -2,7 +2,7 @@
 
 A generated section sits between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->`; `fill_readme`
 replaces what is between them and refuses a README that lacks a marker, so a table is never silently
-dropped. GRPO/parity.py and SFT/parity.py use it for their parity tables.
+dropped. recipes/pipeline/parity_tables.py uses it for GRPO/README.md's and SFT/README.md's parity tables.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-Value = bool | int | float | str | tuple[str, ...] | None
-"""A reference value: what a paper setting holds (a list setting is a tuple, so the table stays frozen)."""
 
-
-def show(value: Value) -> str:
+def show(value: object) -> str:
     """`value` as a table cell: lowercase booleans, `null`, `[a, b]` for lists."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -39,17 +36,19 @@ def fill_readme(text: str, sections: dict[str, str]) -> str:
     return text
 
 
-def readme_cli(readme: Path, sections: Callable[[], dict[str, str]], argv: list[str] | None = None) -> int:
-    """`python -m <module> [--markdown | --write]`: print the generated sections, or write them into `readme`."""
+def readme_cli(readmes: dict[Path, Callable[[], dict[str, str]]], argv: list[str] | None = None) -> int:
+    """`python -m <module> [--markdown | --write]`: print each README's generated sections, or write them
+    into it."""
     args = sys.argv[1:] if argv is None else argv
     if args not in ([], ["--markdown"], ["--write"]):
         print("usage: [--markdown | --write]  (print the generated tables, or write them into "
-              f"{readme.name})", file=sys.stderr)
+              f"{', '.join(str(r) for r in readmes)})", file=sys.stderr)
         return 2
-    generated = sections()
-    if args == ["--write"]:
-        readme.write_text(fill_readme(readme.read_text(encoding="utf-8"), generated), encoding="utf-8")
-        print(f"wrote {', '.join(generated)} into {readme}")
-    else:
-        print("\n\n".join(generated.values()))
+    for readme, sections in readmes.items():
+        generated = sections()
+        if args == ["--write"]:
+            readme.write_text(fill_readme(readme.read_text(encoding="utf-8"), generated), encoding="utf-8")
+            print(f"wrote {', '.join(generated)} into {readme}")
+        else:
+            print("\n\n".join(generated.values()))
     return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from GRPO.parity import paper as grpo_paper
+from GRPO.paper import paper as grpo_paper
 from recipes.pipeline.composed_yaml import COMMAND, RECIPES, main, path_of, render
-from SFT.parity import paper as sft_paper
+from SFT.paper import paper as sft_paper
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

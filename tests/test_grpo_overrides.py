@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from pathlib import Path
 
 import pytest
 
 from GRPO.config import GRPOConfig
 from GRPO.train_stage import STAGE
-from GRPO.verl_overrides import (
-    FINAL_ONLY,
-    GRPOConfigError,
-    hydra_value,
-    verl_overrides,
-)
+from GRPO.verl_command import verl_overrides
+from GRPO.verl_overrides import FINAL_ONLY, GRPOConfigError
 from recipes.pipeline.compose import compose
 from recipes.pipeline.rlcs_run import main as pipeline_main
 from recipes.stage import StageContext, StageError
@@ -28,7 +25,7 @@ def _as_dict(overrides: list[str]) -> dict[str, str]:
 
 
 def test_paper_recipe_sets_the_run_paths_and_the_fixed_keys():
-    """The paper's values are checked against GRPO/parity.py (tests/test_grpo_parity.py); here: what the
+    """The paper's values are checked against GRPO/paper.py (tests/test_grpo_parity.py); here: what the
     stage adds to the map (paths, the v0 trainer, the one validation after the last of 124 steps)."""
     cfg = compose("qwen2_5_vl_7b")
     ov = _as_dict(verl_overrides(cfg, **PATHS))
@@ -85,16 +82,69 @@ def test_step_count_comes_from_the_converted_data_and_merge_takes_the_final_step
         "global_step_120/actor")
 
 
-@pytest.mark.parametrize("field", [f for f in dataclasses.fields(GRPOConfig)
-                                   if f.name not in ("backend", "extra_overrides", "attn_implementation",
-                                                     "freeze_vision_tower")], ids=lambda f: f.name)
+FIELD_OVERRIDES: dict[str, tuple[str, list[str]]] = {
+    "rollout_n": ("11", ["actor_rollout_ref.rollout.n=11"]),
+    "rollout_batch_size": ("513", ["data.train_batch_size=513"]),
+    "max_response_length": ("2049", ["actor_rollout_ref.rollout.max_model_len=4097", "data.max_response_length=2049"]),
+    "temperature": ("0.25", ["actor_rollout_ref.rollout.temperature=0.25"]),
+    "top_p": ("0.25", ["actor_rollout_ref.rollout.top_p=0.25", "actor_rollout_ref.rollout.val_kwargs.top_p=0.25"]),
+    "rollout_engine": ("vllmx", ["actor_rollout_ref.rollout.name=vllmx"]),
+    "tensor_parallel_size": ("3", ["actor_rollout_ref.rollout.tensor_model_parallel_size=3"]),
+    "gpu_memory_utilization": ("0.25", ["actor_rollout_ref.rollout.gpu_memory_utilization=0.25"]),
+    "val_temperature": ("0.25", ["actor_rollout_ref.rollout.val_kwargs.temperature=0.25"]),
+    "val_n": ("2", ["actor_rollout_ref.rollout.val_kwargs.n=2"]),
+    "max_num_seqs": ("1025", ["actor_rollout_ref.rollout.max_num_seqs=1025"]),
+    "enforce_eager": ("true", ["actor_rollout_ref.rollout.enforce_eager=true"]),
+    "adv_estimator": ("grpox", ["algorithm.adv_estimator=grpox"]),
+    "use_kl_loss": ("false", ["actor_rollout_ref.actor.use_kl_loss=false"]),
+    "kl_loss_type": ("low_var_klx", ["actor_rollout_ref.actor.kl_loss_type=low_var_klx"]),
+    "kl_coef": ("0.25", ["actor_rollout_ref.actor.kl_loss_coef=0.25"]),
+    "clip_ratio_low": ("0.25", ["actor_rollout_ref.actor.clip_ratio_low=0.25"]),
+    "clip_ratio_high": ("0.25", ["actor_rollout_ref.actor.clip_ratio_high=0.25"]),
+    "clip_ratio_c": ("0.25", ["actor_rollout_ref.actor.clip_ratio_c=0.25"]),
+    "global_batch_size": ("129", ["actor_rollout_ref.actor.ppo_mini_batch_size=129"]),
+    "micro_batch_size_per_device_for_update": ("5", ["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=5"]),
+    "micro_batch_size_per_device_for_experience": ("9", ["actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=9", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=9"]),
+    "learning_rate": ("0.25", ["actor_rollout_ref.actor.optim.lr=0.25"]),
+    "optimizer": ("adamwx", ["actor_rollout_ref.actor.optim.optimizer=adamwx"]),
+    "weight_decay": ("0.25", ["actor_rollout_ref.actor.optim.weight_decay=0.25"]),
+    "warmup_ratio": ("0.25", ["actor_rollout_ref.actor.optim.lr_warmup_steps_ratio=0.25"]),
+    "max_grad_norm": ("0.25", ["actor_rollout_ref.actor.optim.clip_grad=0.25"]),
+    "padding_free": ("false", ["actor_rollout_ref.model.use_remove_padding=false"]),
+    "gradient_checkpointing": ("false", ["actor_rollout_ref.model.enable_gradient_checkpointing=false"]),
+    "param_offload": ("false", ["actor_rollout_ref.actor.fsdp_config.param_offload=false"]),
+    "optimizer_offload": ("false", ["actor_rollout_ref.actor.fsdp_config.optimizer_offload=false"]),
+    "ref_param_offload": ("false", ["actor_rollout_ref.ref.fsdp_config.param_offload=false"]),
+    "seed": ("2", ["actor_rollout_ref.rollout.seed=2", "data.seed=2"]),
+    "total_epochs": ("3", ["trainer.total_epochs=3"]),
+    "max_steps": ("3", ["trainer.total_training_steps=3"]),
+    "save_freq": ("6", ["trainer.save_freq=6"]),
+    "save_limit": ("8", ["trainer.max_actor_ckpt_to_keep=8"]),
+    "val_freq": ("5", ["trainer.test_freq=5"]),
+    "val_before_train": ("true", ["trainer.val_before_train=true"]),
+    "val_after_train": ("false", ["trainer.test_freq=-1"]),
+    "loggers": ("[console]", ["trainer.logger=[console]"]),
+    "project_name": ("rl-cold-startx", ["trainer.project_name=rl-cold-startx"]),
+    "format_weight": ("0.25", ["+reward.custom_reward_function.reward_kwargs.format_weight=0.25"]),
+    "reward_num_workers": ("9", ["reward.num_workers=9"]),
+}
+"""grpo.<field>=value on the 7B recipe -> exactly the verl overrides that change (GRPO/verl_overrides.py)."""
+
+
+def test_every_grpo_field_has_an_expected_verl_override():
+    fields = {f.name for f in dataclasses.fields(GRPOConfig)} - {"backend", "extra_overrides", "attn_implementation",
+                                                                 "freeze_vision_tower"}
+    assert sorted(fields ^ FIELD_OVERRIDES.keys()) == []
+
+
+@pytest.mark.parametrize("field", sorted(FIELD_OVERRIDES))
 def test_every_grpo_field_reaches_the_verl_command(field):
     base = verl_overrides(compose("qwen2_5_vl_7b"), **PATHS)
-    value = getattr(GRPOConfig(), field.name)
-    new = {bool: lambda v: not v, int: lambda v: v + 1 if v >= 0 else 5, float: lambda v: v * 3 + 0.125, str: lambda v: v + "x",
-           list: lambda v: ["console"], type(None): lambda v: 3}[type(value)](value)
-    changed = verl_overrides(compose("qwen2_5_vl_7b", [f"grpo.{field.name}={hydra_value(new)}"]), **PATHS)
-    assert changed != base, f"grpo.{field.name} does not change any verl override"
+    value, expected = FIELD_OVERRIDES[field]
+    changed = verl_overrides(compose("qwen2_5_vl_7b", [f"grpo.{field}={value}"]), **PATHS)
+    assert sorted(set(changed) - set(base)) == expected
+    replaced = {o.split("=", 1)[0] for o in set(base) - set(changed)}
+    assert replaced <= {o.split("=", 1)[0] for o in expected}  # nothing else dropped
 
 
 def test_extra_overrides_replace_mapped_keys():
@@ -114,11 +164,14 @@ def test_dry_run_prints_the_full_main_ppo_command(capsys, tmp_path, monkeypatch)
     flash = importlib.util.find_spec("flash_attn") is not None
     fallback = [] if flash else ["grpo.attn_implementation=sdpa", "grpo.padding_free=false"]
     assert ("attn_implementation=sdpa" in line) is not flash and "WANDB_MODE=offline" in line
-    for override in verl_overrides(compose("qwen2_5_vl_7b", fallback), model_path="Qwen/Qwen2.5-VL-7B-Instruct",
-                                   train_files="x", val_files="y", checkpoint_dir=str(tmp_path))[:40]:
-        if not override.startswith(("data.train_files", "data.val_files", "trainer.default_local_dir")):
-            assert override in line
-    assert f"trainer.default_local_dir={tmp_path}/qwen2_5_vl_7b/grpo/checkpoints" in line
+    argv = shlex.split(line)
+    printed = argv[argv.index("verl.trainer.main_ppo") + 1:]
+    paths = {k: v.strip("'") for k, v in _as_dict(printed).items()}  # Hydra-quoted placeholders: <rl_data.train>
+    assert paths["trainer.default_local_dir"] == f"{tmp_path}/qwen2_5_vl_7b/grpo/checkpoints"
+    assert paths["actor_rollout_ref.model.path"] == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert printed == verl_overrides(compose("qwen2_5_vl_7b", fallback), model_path="Qwen/Qwen2.5-VL-7B-Instruct",
+                                     train_files=paths["data.train_files"], val_files=paths["data.val_files"],
+                                     checkpoint_dir=paths["trainer.default_local_dir"])
     assert "RAY_ADDRESS" not in line
 
 

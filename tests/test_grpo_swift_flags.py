@@ -7,17 +7,12 @@ import dataclasses
 import pytest
 
 from GRPO.config import GRPOConfig
-from GRPO.parity import swift_markdown
 from GRPO.swift_command import SwiftPaths, swift_command
-from GRPO.swift_flags import (
-    ALL_TOKENS_TOP_K,
-    PARITY,
-    SKIP,
-    SwiftConfigError,
-    warnings,
-)
+from GRPO.swift_flags import ALL_TOKENS_TOP_K, SWIFT_RLHF_FLAGS, SwiftConfigError, warnings
+from recipes.config_map import SKIP
 from recipes.ms_swift import flag_value
 from recipes.pipeline.compose import compose
+from recipes.pipeline.parity_tables import swift_markdown
 
 PATHS = SwiftPaths(model="/m/sft", train_file="/d/train.parquet", output_dir="/o/ckpt", val_file="/d/val.parquet")
 
@@ -47,16 +42,16 @@ def test_7b_command_matches_parity_table(cfg7b):
     assert cmd.argv[1:2] == ["rlhf"]
     flags = _flags(cmd.argv)
     checked = 0
-    for row in PARITY:
-        if row.flag is None or row.value is None:
+    for row in SWIFT_RLHF_FLAGS:
+        if row.target is None or row.value is None:
             continue
         value = row.value(cfg7b)
-        if row.flag.endswith("(env)"):
-            assert cmd.env[row.flag.split()[0]] == str(value), row
+        if row.target.endswith("(env)"):
+            assert cmd.env[row.target.split()[0]] == str(value), row
         elif value is SKIP:
-            assert row.flag not in flags, row
+            assert row.target not in flags, row
         else:
-            assert flags[row.flag] == flag_value(value), row
+            assert flags[row.target] == flag_value(value), row
         checked += 1
     assert checked >= 40
     # What the map computes rather than copies (the copied values are each row's value above, and those are
@@ -81,18 +76,25 @@ def test_7b_command_matches_parity_table(cfg7b):
 
 def test_every_grpo_setting_is_in_the_parity_table():
     """No GRPOConfig field is silently dropped by the swift backend: each has a row (flag, warning or refusal)."""
-    keys = {row.key for row in PARITY}
+    keys = [row.key for row in SWIFT_RLHF_FLAGS]
     fields = {f"grpo.{f.name}" for f in dataclasses.fields(GRPOConfig)} - {"grpo.backend", "grpo.extra_overrides"}
-    assert sorted(fields - keys) == []
-    table = swift_markdown()
-    assert all(f"`{k}`" in table for k in fields)  # the README holds this table: tests/test_grpo_parity.py
+    assert sorted(fields - set(keys)) == []
+    # the README holds this table (tests/test_grpo_parity.py): one line per row, its setting in the first column
+    table = swift_markdown().splitlines()[2:]
+    assert [line.split(" | ")[0] for line in table] == [f"| `{k}`" for k in keys]
 
 
 def test_7b_warnings_name_what_swift_does_not_honour(cfg7b):
-    text = "\n".join(warnings(cfg7b))
-    for key in ("micro_batch_size_per_device_for_experience", "ref_param_offload",
-                "reward_num_workers", "deepspeed", "clip_ratio_c", "val_after_train"):
-        assert key in text
+    assert warnings(cfg7b) == [
+        "grpo.clip_ratio_c=3.0 (dual clip) is not honoured: ms-swift has no dual clip for negative advantages",
+        "grpo.micro_batch_size_per_device_for_experience=8 is not honoured: ms-swift uses the update micro batch "
+        "(4) for log-prob forwards",
+        "grpo.ref_param_offload is not honoured: ms-swift keeps the reference model on the GPU",
+        "grpo.reward_num_workers=8 is not honoured: ms-swift scores in the trainer process",
+        "grpo.val_after_train=true is not honoured: ms-swift validates only every grpo.val_freq steps (set one > 0)",
+        "8 processes without grpo.extra_overrides.deepspeed: each GPU holds a full actor, reference and optimizer "
+        "(verl shards them with FSDP); set `deepspeed: zero3` for 7B",
+    ]
 
 
 def test_cpu_generation_keeps_every_token_and_warns():
@@ -102,10 +104,12 @@ def test_cpu_generation_keeps_every_token_and_warns():
     assert flags["top_k"] == [str(ALL_TOKENS_TOP_K)]  # not the model's generation_config top_k=1
     assert flags["padding_free"] == ["false"] and "attn_impl" not in flags
     assert flags["torch_dtype"] == ["float32"] and flags["fp16"] == ["false"] and flags["bf16"] == ["false"]
-    assert not any("rollout_engine" in w for w in warnings(cfg))  # the tiny recipe asks for transformers
+    dual_clip = "grpo.clip_ratio_c=3.0 (dual clip) is not honoured: ms-swift has no dual clip for negative advantages"
+    assert warnings(cfg) == [dual_clip]  # the tiny recipe asks for transformers: no rollout_engine warning
     vllm_on_cpu = compose("tiny", ["grpo.rollout_engine=vllm"])
     assert _flags(swift_command(vllm_on_cpu, PATHS).argv)["use_vllm"] == ["false"]
-    assert any("rollout_engine=vllm needs a GPU" in w for w in warnings(vllm_on_cpu))
+    assert warnings(vllm_on_cpu) == [
+        "grpo.rollout_engine=vllm needs a GPU: rollouts use transformers generation on this CPU", dual_clip]
 
 
 @pytest.mark.parametrize("overrides, message", [

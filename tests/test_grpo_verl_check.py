@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from GRPO.verl_check import VerlConfigError, check_overrides
-from GRPO.verl_overrides import verl_overrides
+from GRPO.verl_command import verl_overrides
 from recipes.families import QWEN2_5_VL, QWEN3_VL
 from recipes.pipeline.compose import compose
 from recipes.pipeline.config import SYSTEM_PROMPT

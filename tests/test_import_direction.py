@@ -1,14 +1,19 @@
 """`recipes/` is a roof (`recipes/pipeline/`: schema, composer, registry, runner, Ray jobs, command lines) over a
 ground floor (the Stage contract, hub, atomic writes, ablations, Ray launch, the data and ms-swift helpers, the tiny
 world) that every package builds on. No import runs back up: every import of every ground module, the lazy ones
-inside functions and the relative ones included, is read with `ast`."""
+inside functions and the relative ones included, is read with `ast`.
+
+Over every package and script folder (tests/helpers/import_graph.py; `python tests/helpers/import_graph.py`
+prints it): no import cycle, lazy imports included; the paper modules are data; the schema loads neither a
+backend map nor the Stage contract; a stage package reaches the roof only where named below."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from helpers.import_graph import cycles, graph, imports_of, modules, project_dirs, show_cycle
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 ROOF = "recipes.pipeline"
@@ -21,22 +26,6 @@ def package_of(path: Path) -> str:
     """The dotted package a module file belongs to (`recipes.tiny_world` for recipes/tiny_world/data.py)."""
     parts = path.relative_to(RECIPES.parent).parts
     return ".".join(parts[:-1])
-
-
-def imports_of(source: str, package: str) -> list[tuple[int, str]]:
-    """(line, dotted module) for every import in `source`, relative ones resolved against `package`;
-    `from a import b` gives both `a` and `a.b` (b may be a module)."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, *([node.module] if node.module else [])])
-            found += [(node.lineno, base)] + [(node.lineno, f"{base}.{a.name}") for a in node.names]
-    return found
 
 
 def upward(module: str) -> bool:
@@ -62,3 +51,66 @@ def test_the_check_sees_lazy_relative_and_from_imports():
     assert package_of(RECIPES / "tiny_world" / "data.py") == "recipes.tiny_world"
     found = {m for _, m in imports_of(source, "recipes.tiny_world") if upward(m)}
     assert found == {"recipes.pipeline", "recipes.pipeline.runner", "GRPO.config"}
+
+
+GRAPH = graph()
+
+ROOF_FROM_STAGES = {
+    ("GRPO.verl_check", "recipes.pipeline.compose"): "Hydra-composes verl's own ppo_trainer tree (lazy)",
+    ("evaluation.cli", "recipes.pipeline.compose"): "`rlcs evaluate` composes its preset (lazy)",
+    ("evaluation.compare", "recipes.pipeline.compose"): "`rlcs compare` composes its preset (lazy)",
+}
+"""The only imports from a stage package up to recipes.pipeline, and why (none of them closes a cycle)."""
+
+
+def test_the_graph_covers_every_package():
+    assert {"recipes", "SFT", "GRPO", "evaluation", "reward_fns", "scripts"} <= set(project_dirs())
+    assert {"GRPO.config", "recipes.pipeline.compose", "evaluation.run", "reward_fns.grader",
+            "scripts.evaluate"} <= set(GRAPH)
+
+
+def test_no_import_cycle_anywhere():
+    """Lazy (function-level) imports count: a cycle closed by one is still a cycle."""
+    found = cycles(GRAPH)
+    assert not found, "import cycles:\n" + "\n".join(show_cycle(GRAPH, c) for c in found)
+
+
+def test_the_cycle_check_sees_a_cycle_closed_by_a_lazy_import(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg import b\n")
+    (tmp_path / "pkg" / "b.py").write_text("def f():\n    from . import a\n")
+    (tmp_path / "pkg" / "c.py").write_text("import pkg.a\n")
+    g = graph(tmp_path)
+    assert set(g) == {"pkg", "pkg.a", "pkg.b", "pkg.c"}
+    assert cycles(g) == [["pkg.a", "pkg.b", "pkg.a"]]
+    assert show_cycle(g, cycles(g)[0]) == "pkg.a (line 1) -> pkg.b (line 2) -> pkg.a"
+
+
+@pytest.mark.parametrize("name", ["GRPO.paper", "SFT.paper"])
+def test_the_paper_modules_are_data(name):
+    """Plain values: the standard library and the other paper module, nothing else of the project."""
+    project = set(project_dirs())
+    mods = modules()
+    imported = {m for _, m in imports_of(mods[name].read_text(encoding="utf-8"), name.rpartition(".")[0])}
+    assert {m for m in imported if m.split(".")[0] in project} <= {"GRPO", "GRPO.paper", "GRPO.paper.PaperValue",
+                                                                   "GRPO.paper.REFERENCE", "GRPO.paper.Value"}
+    assert {m.split(".")[0] for m in imported} - project <= {"__future__", "dataclasses"}
+
+
+def test_the_schema_loads_no_backend_map_no_stage_contract_no_tables():
+    """Importing GRPOConfig / SFTConfig (lazy imports followed too) reaches only the paper values and the checks."""
+    reach, todo = {"GRPO.config", "SFT.config"}, ["GRPO.config", "SFT.config"]
+    while todo:
+        for m in GRAPH[todo.pop()]:
+            if m not in reach:
+                reach.add(m)
+                todo.append(m)
+    assert reach == {"GRPO.config", "SFT.config", "GRPO", "GRPO.paper", "SFT.paper", "recipes", "recipes.checks"}
+
+
+def test_stage_packages_reach_the_roof_only_where_named():
+    stages = ("SFT", "GRPO", "evaluation", "reward_fns")
+    found = {(a, b) for a, edges in GRAPH.items() for b in edges
+             if a.split(".")[0] in stages and b.startswith(ROOF + ".")}
+    assert found == set(ROOF_FROM_STAGES)

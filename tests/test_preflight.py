@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from GRPO.verl_overrides import verl_overrides
+from GRPO.verl_command import verl_overrides
 from recipes import envcheck
 from recipes.pipeline.compose import compose
 from recipes.pipeline.machine import Probe, probe_machine
@@ -116,9 +116,10 @@ def test_disk_need_follows_the_dtype_and_counts_ms_swift_grpo_checkpoints():
 
 
 def test_a_resumed_run_counts_the_checkpoints_it_already_holds(tmp_path, monkeypatch):
+    import recipes.pipeline.cost as cost
     import recipes.pipeline.preflight as pf
 
-    monkeypatch.setitem(pf.KNOWN_PARAMS, "org/one-million", 1e6)
+    monkeypatch.setitem(cost.KNOWN_PARAMS, "org/one-million", 1e6)
     cfg = compose("qwen2_5_vl_7b", [f"runs_dir={tmp_path}", "model.path=org/one-million"])
     need = 1e6 * 2 * 3  # weights-only bf16 SFT: save_total_limit 2 + the best
     held = tmp_path / "qwen2_5_vl_7b" / "sft" / "checkpoint-20"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from GRPO.swift_command import SwiftPaths, swift_command
-from GRPO.verl_overrides import verl_overrides
+from GRPO.verl_command import verl_overrides
 from recipes import tracking
 from recipes.pipeline.compose import ConfigError, compose
 from recipes.pipeline.validate import validate
-from SFT.flags import SFTPaths, build_command
+from SFT.swift_command import SFTPaths, build_command
 
 SFT_PATHS = SFTPaths(model="m", dataset="d.jsonl", output_dir="o", system_file="s.txt")
 

@@ -65,7 +65,7 @@ def test_tiny_rl_prompts_never_make_a_one_length_batch(tiny_world, tmp_path) -> 
     when its prompts are: the chance of that for tiny_gpu's batch size must be negligible."""
     from GRPO.rl_rows import convert_rl
     from GRPO.verl_check import check_overrides
-    from GRPO.verl_overrides import verl_overrides
+    from GRPO.verl_command import verl_overrides
     from recipes.data.rows import RowSettings
 
     from helpers.verl_objects import load_rl_dataset, model_config, prompt_inputs

@@ -61,7 +61,7 @@ def _init_dist() -> None:
 def verl_config(model: str, data: Path, out: Path, attn: str, extra: list[str]) -> Any:
     """verl's resolved config for tiny_gpu on this CPU (sdpa/eager, padding off, device cpu)."""
     from GRPO.verl_check import check_overrides
-    from GRPO.verl_overrides import verl_overrides
+    from GRPO.verl_command import verl_overrides
     from recipes.pipeline.compose import compose
 
     cfg = compose("tiny_gpu", [f"grpo.attn_implementation={attn}", "grpo.padding_free=false", "cluster.device=cpu",

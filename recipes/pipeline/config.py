@@ -13,7 +13,7 @@ from omegaconf import MISSING, DictConfig
 
 from evaluation.config import EvalConfig
 from GRPO.config import VERL_ROLLOUTS, GRPOConfig, MergeConfig
-from GRPO.parity import paper as grpo_paper
+from GRPO.paper import paper as grpo_paper
 from recipes.ablation import ABLATIONS
 from recipes.checks import Problem, check, free, problem_from
 from recipes.data.rows import ON_BAD_ROW
@@ -23,10 +23,9 @@ from recipes.tracking import LOGGERS
 from SFT.config import SFTConfig
 from SFT.distill.config import DistillConfig
 from SFT.flags import SFTConfigError, gradient_accumulation
-from SFT.parity import paper as sft_paper
+from SFT.paper import SYSTEM_PROMPT
+from SFT.paper import paper as sft_paper
 
-SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
-"""The paper's system prompt (reference `SFT/sys_prompt.txt`), used by SFT, GRPO and evaluation."""
 MAX_PIXELS: int = grpo_paper("data.max_pixels")
 """The paper's per-image pixel ceiling (SFT MAX_PIXELS and GRPO data.max_pixels)."""
 MIN_PIXELS: int = grpo_paper("data.min_pixels")

@@ -25,7 +25,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from recipes.families import QWEN2_5_VL
+from recipes.families import FAMILIES, QWEN2_5_VL
+
+KNOWN_PARAMS: dict[str, float] = {
+    s.hub_id: s.params for f in FAMILIES.values() for s in f.sizes.values() if s.params is not None
+}
+"""Parameter counts of the known base models, ViT included (recipes/families.py)."""
 
 GB = 1e9
 REF_PARAMS: float = QWEN2_5_VL.sizes["7b"].params  # 8.29e9
@@ -122,7 +127,7 @@ def grpo_cost(cfg: DictConfig, params: float, gpus: int, run_dir: Path | None, f
     seq = int(_get(cfg, "data.max_prompt_length", 2048)) + int(g("max_response_length", 2048))
     vocab = 152064
     update = params * 16 / gpus / GB + micro * seq * vocab * 12 / GB  # fp32 shard+grad+Adam, logits+grads
-    offload, images = _host(cfg, params)
+    offload, images = host_memory_need(cfg, params)
     host = max(offload + 2 * images, HOST_FLOOR_7B * params / REF_PARAMS) / GB if params >= 1e9 else \
         (offload + 2 * images) / GB + 8
     return StageCost("grpo", wall, (min(vllm, device), min(max(vllm, update), device)), host,
@@ -131,10 +136,15 @@ def grpo_cost(cfg: DictConfig, params: float, gpus: int, run_dir: Path | None, f
                      f"{saves} saves of ~{save_gb:.1f} GB")
 
 
-def _host(cfg: DictConfig, params: float) -> tuple[float, float]:
-    from recipes.pipeline.preflight import host_memory_need
-
-    return host_memory_need(cfg, params)
+def host_memory_need(cfg: DictConfig, params: float) -> tuple[float, float]:
+    """(pinned offload bytes, rollout image bytes) verl's driver and workers hold on the host per node."""
+    g = lambda k: bool(_get(cfg, f"grpo.{k}"))  # noqa: E731
+    offload = params * ((4 if g("param_offload") else 0) + (8 if g("optimizer_offload") else 0)
+                        + (4 if g("ref_param_offload") else 0))
+    # fp32 pixel_values: (pixels / 14^2) patches x (3 x 2 x 14 x 14) values x 4 bytes = 24 B per pixel, per response
+    images = 24.0 * int(_get(cfg, "data.max_pixels", 0)) * int(_get(cfg, "grpo.rollout_batch_size", 0)) \
+        * int(_get(cfg, "grpo.rollout_n", 1))
+    return offload, images
 
 
 def _device_gb() -> float:
@@ -178,6 +188,21 @@ def eval_cost(cfg: DictConfig, params: float, gpus: int) -> StageCost:
                      "not measured")
 
 
+def model_params(cfg: DictConfig) -> float | None:
+    """Parameters of `model.path`: the paper's models by id, a local dir by its safetensors, else None."""
+    ref = str(_get(cfg, "model.path", ""))
+    if ref in KNOWN_PARAMS:
+        return KNOWN_PARAMS[ref]
+    if ref.startswith("tiny:"):
+        return 2.0e7
+    path = Path(ref).expanduser()
+    files = list(path.glob("*.safetensors")) if path.is_dir() else []
+    if not files:
+        return None
+    width = 4 if "32" in str(_get(cfg, "model.torch_dtype", "bfloat16")) else 2
+    return sum(f.stat().st_size for f in files) / width
+
+
 def merge_cost(cfg: DictConfig, params: float) -> StageCost:
     out = 2 if _get(cfg, "merge.dtype") in ("bf16", "bfloat16", "fp16") else 4
     gb = params * (4 + out) / GB  # read the fp32 shards, write the output
@@ -188,8 +213,6 @@ def merge_cost(cfg: DictConfig, params: float) -> StageCost:
 def estimate(cfg: DictConfig, stages: list[str], run_dir: Path | None = None,
              flash_attn: bool | None = None) -> list[StageCost]:
     """The forecast for the GPU-heavy stages of `stages` on the recipe's cluster."""
-    from recipes.pipeline.preflight import model_params
-
     params = model_params(cfg) or REF_PARAMS
     gpus = int(_get(cfg, "cluster.nproc_per_node", 1)) * int(_get(cfg, "cluster.nnodes", 1))
     if flash_attn is None:

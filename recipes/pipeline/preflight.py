@@ -29,18 +29,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from recipes import tracking
-from recipes.families import FAMILIES
+from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate, host_memory_need, model_params
 from recipes.pipeline.machine import Probe, flash_attn_importable, probe_machine
 from recipes.ray_launch import uses_ray
 from recipes.stage import StageError
 
 DRIVER_FLOOR = 580
 """Oldest NVIDIA driver series for the CUDA 13 stack (torch 2.11.0+cu130, vLLM 0.24.0)."""
-
-KNOWN_PARAMS: dict[str, float] = {
-    s.hub_id: s.params for f in FAMILIES.values() for s in f.sizes.values() if s.params is not None
-}
-"""Parameter counts of the known base models, ViT included (recipes/families.py)."""
 
 GIB = 1 << 30
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -86,21 +81,6 @@ def _on_gpu(cfg: DictConfig) -> bool:
 
 def _uses_verl(cfg: DictConfig, stages: list[str]) -> bool:
     return "grpo" in stages and _get(cfg, "grpo.backend") == "verl"
-
-
-def model_params(cfg: DictConfig) -> float | None:
-    """Parameters of `model.path`: the paper's models by id, a local dir by its safetensors, else None."""
-    ref = str(_get(cfg, "model.path", ""))
-    if ref in KNOWN_PARAMS:
-        return KNOWN_PARAMS[ref]
-    if ref.startswith("tiny:"):
-        return 2.0e7
-    path = Path(ref).expanduser()
-    files = list(path.glob("*.safetensors")) if path.is_dir() else []
-    if not files:
-        return None
-    width = 4 if "32" in str(_get(cfg, "model.torch_dtype", "bfloat16")) else 2
-    return sum(f.stat().st_size for f in files) / width
 
 
 GPU_STAGES = ("distill", "sft", "grpo", "eval")
@@ -296,17 +276,6 @@ def _already_held(cfg: DictConfig, need: dict[str, float]) -> float:
     return min(held, sum(need.values()))
 
 
-def host_memory_need(cfg: DictConfig, params: float) -> tuple[float, float]:
-    """(pinned offload bytes, rollout image bytes) verl's driver and workers hold on the host per node."""
-    g = lambda k: bool(_get(cfg, f"grpo.{k}"))  # noqa: E731
-    offload = params * ((4 if g("param_offload") else 0) + (8 if g("optimizer_offload") else 0)
-                        + (4 if g("ref_param_offload") else 0))
-    # fp32 pixel_values: (pixels / 14^2) patches x (3 x 2 x 14 x 14) values x 4 bytes = 24 B per pixel, per response
-    images = 24.0 * int(_get(cfg, "data.max_pixels", 0)) * int(_get(cfg, "grpo.rollout_batch_size", 0)) \
-        * int(_get(cfg, "grpo.rollout_n", 1))
-    return offload, images
-
-
 def check_memory(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict]:
     params = model_params(cfg)
     if not _uses_verl(cfg, stages) or params is None:
@@ -327,8 +296,6 @@ def check_cost(cfg: DictConfig, stages: list[str], probe: Probe) -> list[Verdict
     time verl's per-token log-prob loop costs without flash-attn."""
     if not _uses_verl(cfg, stages) or not _on_gpu(cfg):
         return []
-    from recipes.pipeline.cost import GRPO_LOOP_S, REF_PARAMS, estimate
-
     params = model_params(cfg) or REF_PARAMS
     grpo = next(c for c in estimate(cfg, ["grpo"], flash_attn=True) if c.stage == "grpo")
     out = []

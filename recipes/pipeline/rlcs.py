@@ -47,7 +47,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                        "evaluate runs and models side by side, beside the paper's rows"),
     "submit": Subcommand("recipes.pipeline.submit:main",
                       "send a recipe to a Ray cluster as a Ray job; its status, logs, or stop it"),
-    "check-verl": Subcommand("GRPO.verl_check:main",
+    "check-verl": Subcommand("recipes.pipeline.check_verl:main",
                           "check a recipe's GRPO overrides with verl's own config code, on this CPU"),
     "push": Subcommand("recipes.pipeline.push:main",
                     "upload a run's merged model, processor, model card, results and curves to the Hub"),
