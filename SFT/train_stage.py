@@ -24,7 +24,7 @@ from recipes.stage import Stage, StageContext, StageError, StagePlan
 from recipes.stage_outputs import SftOutputs
 from SFT.checks import check_dataset, check_model_dir
 from SFT.flags import MANAGED_BY_RECIPE, SFTConfigError, gradient_accumulation
-from SFT.swift_command import SFTPaths, build_command, swift_args
+from SFT.sft_command import SFTPaths, build_command, swift_args
 
 log = logging.getLogger(__name__)
 

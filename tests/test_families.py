@@ -132,7 +132,7 @@ def test_tiny_qwen3_vl_recipe_keeps_the_tiny_token_budget():
 def test_sft_and_swift_grpo_commands_name_the_familys_template_and_model_type():
     from GRPO.swift_command import SwiftPaths, swift_command
     from SFT.flags import SFTConfigError
-    from SFT.swift_command import SFTPaths, build_command
+    from SFT.sft_command import SFTPaths, build_command
 
     paths = SFTPaths(model="Qwen/Qwen3-VL-8B-Instruct", dataset="d.jsonl", output_dir="out", system_file="s.txt")
     argv = build_command(compose("qwen3_vl_8b"), paths).argv

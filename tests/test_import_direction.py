@@ -57,7 +57,7 @@ GRAPH = graph()
 
 ROOF_FROM_STAGES = {
     ("GRPO.verl_check", "recipes.pipeline.compose"): "Hydra-composes verl's own ppo_trainer tree (lazy)",
-    ("evaluation.cli", "recipes.pipeline.compose"): "`rlcs evaluate` composes its preset (lazy)",
+    ("evaluation.rlcs_evaluate", "recipes.pipeline.compose"): "`rlcs evaluate` composes its preset (lazy)",
     ("evaluation.compare", "recipes.pipeline.compose"): "`rlcs compare` composes its preset (lazy)",
 }
 """The only imports from a stage package up to recipes.pipeline, and why (none of them closes a cycle)."""

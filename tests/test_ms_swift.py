@@ -10,7 +10,7 @@ import pytest
 from GRPO.swift_command import SwiftPaths, swift_command
 from recipes import ms_swift
 from recipes.pipeline.compose import compose
-from SFT.swift_command import SFTPaths, build_command
+from SFT.sft_command import SFTPaths, build_command
 
 TORCHRUN = ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
 

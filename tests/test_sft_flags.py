@@ -14,7 +14,7 @@ from recipes.pipeline.runner import Runner
 from recipes.stage import Stage, StageContext, StagePlan
 from SFT.checks import SFTInputError, check_dataset, check_model_dir
 from SFT.flags import SFTConfigError
-from SFT.swift_command import SFTPaths, build_command
+from SFT.sft_command import SFTPaths, build_command
 from SFT.train_stage import STAGE
 
 ROOT = Path(__file__).resolve().parents[1]

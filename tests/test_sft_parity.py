@@ -16,7 +16,7 @@ from recipes.pipeline.parity_tables import sft_flag as flag_of
 from recipes.readme_tables import fill_readme
 from SFT.config import SFTConfig
 from SFT.paper import DIFFERENCES, REFERENCE
-from SFT.swift_command import SFTPaths, build_command
+from SFT.sft_command import SFTPaths, build_command
 
 PATHS = SFTPaths(model="/m", dataset="/d/train.jsonl", output_dir="/o", system_file="/o/system.txt")
 

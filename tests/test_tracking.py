@@ -10,7 +10,7 @@ from GRPO.verl_command import verl_overrides
 from recipes import tracking
 from recipes.pipeline.compose import ConfigError, compose
 from recipes.pipeline.validate import validate
-from SFT.swift_command import SFTPaths, build_command
+from SFT.sft_command import SFTPaths, build_command
 
 SFT_PATHS = SFTPaths(model="m", dataset="d.jsonl", output_dir="o", system_file="s.txt")
 
