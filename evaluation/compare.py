@@ -57,7 +57,7 @@ class Evaluated:
 
 def _run_model(run_dir: Path, manifest: dict[str, Any]) -> tuple[str | None, Path | None]:
     """(model the run's eval evaluated or would evaluate, its stored predictions if any)."""
-    from recipes.pipeline.manifest import done_outputs
+    from recipes.stage_outputs import done_outputs
 
     outputs = done_outputs(manifest)
     pred = run_dir / "eval" / "predictions.jsonl"

@@ -9,7 +9,8 @@ forms. The manifest holds these dicts as JSON, unchanged: values are strings, nu
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict, cast
 
 HF_MODEL = "hf"
 """The `format` output of a stage whose `checkpoint` is a Hugging Face model directory, the default when a
@@ -123,7 +124,7 @@ def grpo_model(grpo: GrpoOutputs) -> str | None:
 
 
 class RunOutputs(TypedDict, total=False):
-    """The outputs of a run's finished stages, by stage name (recipes/pipeline/manifest.py's `done_outputs`)."""
+    """The outputs of a run's finished stages, by stage name (`done_outputs`)."""
 
     distill: DistillOutputs
     sft_data: SftDataOutputs
@@ -132,3 +133,13 @@ class RunOutputs(TypedDict, total=False):
     grpo: GrpoOutputs
     merge: MergeOutputs
     eval: EvalOutputs
+
+
+DONE = "done"
+"""A finished stage's status in the manifest (recipes/pipeline/manifest.py writes it)."""
+
+
+def done_outputs(manifest: Mapping[str, Any]) -> RunOutputs:
+    """The outputs of the finished stages of a manifest's data, typed per stage."""
+    return cast(RunOutputs, {n: e.get("outputs", {}) for n, e in manifest.get("stages", {}).items()
+                             if e.get("status") == DONE})

@@ -7,21 +7,14 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from recipes.atomic import atomic_write_json
 from recipes.child_guard import hold_for_children, live_groups, release_for_children
-from recipes.stage_outputs import RunOutputs
+from recipes.stage_outputs import DONE, done_outputs  # noqa: F401  (done_outputs: read by the runner's modules)
 
-DONE, RUNNING, FAILED = "done", "running", "failed"
-
-
-def done_outputs(manifest: Mapping[str, Any]) -> RunOutputs:
-    """The outputs of the finished stages of a manifest's data, typed per stage (recipes/stage_outputs.py)."""
-    return cast(RunOutputs, {n: e.get("outputs", {}) for n, e in manifest.get("stages", {}).items()
-                             if e.get("status") == DONE})
+RUNNING, FAILED = "running", "failed"
 
 
 class RunLockedError(RuntimeError):
