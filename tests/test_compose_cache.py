@@ -35,7 +35,6 @@ def test_an_edited_file_is_composed_again(tmp_path: Path) -> None:
     path = tree / "opt" / "adam.yaml"
     stat = path.stat()
     _tree(tmp_path, 0.2)
-
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a new time even on a coarse clock
     assert hydra_compose(tree, "app").opt.lr == 0.2
 

@@ -25,6 +25,7 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_distill_samples_judges_resumes_and_feeds_sft_data(tiny_world, tmp_path: Path) -> None:
     from datasets import load_dataset
 
