@@ -129,6 +129,7 @@ def test_tiny_qwen3_vl_recipe_keeps_the_tiny_token_budget():
 # --------------------------------------------------------------------------- stages read the table
 
 
+@pytest.mark.slow
 def test_sft_and_swift_grpo_commands_name_the_familys_template_and_model_type():
     from GRPO.swift_command import SwiftPaths, swift_command
     from SFT.flags import SFTConfigError, SFTPaths, build_command
@@ -213,6 +214,7 @@ def test_merger_saved_names_follow_the_rows_rule(family, tiny_dirs):
     assert arch.tied_aliases == {"lm_head.weight": "model.language_model.embed_tokens.weight"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", SUPPORTED, ids=lambda f: f.name)
 def test_ms_swift_encodes_the_tiny_model_with_its_template(family, tiny_dirs):
     from PIL import Image

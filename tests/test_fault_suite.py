@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]  # a tiny stage run twice or thrice: minutes
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(1200)]  # a tiny stage run twice or thrice: minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 SFT = ["stages=[sft_data,sft]", "data.max_rows=24", "sft.per_device_train_batch_size=2", "sft.global_batch_size=2",
