@@ -116,6 +116,7 @@ def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
                for r in rows)
 
 
+@pytest.mark.slow
 def test_32b_plan_dry_run() -> None:
     lines: list[str] = []
     cfg = compose("qwen2_5_vl_7b", ["stages=[distill,sft_data,sft]", "dry_run=true"])

@@ -151,6 +151,7 @@ def test_probe_of_this_machine_reads_real_facts(tmp_path):
     assert len(probe.gpus) == 0 or probe.driver is not None
 
 
+@pytest.mark.slow
 def test_dry_runs_of_the_paper_recipes_print_verdicts_and_succeed_without_gpus(tmp_path):
     """What the closing note asks of this CPU machine: the 7B and 3B dry runs print the preflight and exit 0."""
     for recipe in ("qwen2_5_vl_7b", "qwen2_5_vl_3b"):

@@ -61,6 +61,7 @@ def test_thread_pool_symbolic_without_cache():
     assert all(v.reason.startswith("symbolic") for v in got)
 
 
+@pytest.mark.slow
 def test_subprocess_verdicts_equal_main_thread():
     code = (
         "import json, sys; sys.path.insert(0, 'tests'); from reward_cases import CASES; from reward_fns import grade\n"
@@ -75,6 +76,7 @@ def test_subprocess_verdicts_equal_main_thread():
     assert [tuple(x) for x in json.loads(out.stdout)] == [_verdict(c) for c in CASES]
 
 
+@pytest.mark.slow
 def test_hard_limit_from_threads_kills_and_recovers():
     pool = SymbolicPool(size=2)
     try:
