@@ -18,6 +18,8 @@ from reward_cases import CASES, Case
 from reward_fns import compute_score, grade, grade_answer
 from reward_fns.timeout import SymbolicPool
 
+pytestmark = pytest.mark.usefixtures("symbolic_pool")  # one warm math-verify pool for the session (conftest)
+
 ROOT = Path(__file__).resolve().parent.parent
 # Symbolic checks that sympy cannot finish in a second but that pass the cheap pre-checks.
 SLOW_SYMBOLIC = [
