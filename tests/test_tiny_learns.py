@@ -53,9 +53,10 @@ HELDIN = {"base": 0.0, "sft": 70.83, "sft_grpo": 77.08}
 HELDIN_TOLERANCE = 0.0
 """Points: the repeated runs' largest difference (MEASURED_SPREAD: none)."""
 
-MEASURED_SPREAD = {"runs": 2, "sft_loss": 0.0, "grpo_reward": 0.0, "heldin": 0.0}
+MEASURED_SPREAD = {"runs": 3, "sft_loss": 0.0, "grpo_reward": 0.0, "heldin": 0.0}
 """Largest difference between repeated default-seed runs on this 2-core CPU, 2026-12-03 (docs/testing.md): the
-test's own run at 14:43 and `audits/tiny_seed_study.py --pairs 42/1 42/1` at 16:31, under different loads."""
+test's own run at 14:43 and two `audits/tiny_seed_study.py` runs of the pair 42/1 (16:31, 17:08), under loads
+from 3 to 11."""
 
 
 @pytest.fixture(scope="module")
