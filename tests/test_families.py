@@ -23,6 +23,8 @@ from recipes.families import (
 )
 from recipes.pipeline.compose import compose
 
+from helpers.tiers import one_fast
+
 SUPPORTED = [f for f in FAMILIES.values() if f.supported]
 """Rows the stack runs (each has a tiny model)."""
 
@@ -161,7 +163,7 @@ def tiny_dirs(tiny_world):
     return {f.name: tiny_world.models[f.tiny.split(":", 1)[1]] for f in SUPPORTED}
 
 
-@pytest.mark.parametrize("family", SUPPORTED, ids=lambda f: f.name)
+@pytest.mark.parametrize("family", one_fast(SUPPORTED, SUPPORTED[0]), ids=lambda f: f.name)
 def test_tiny_model_matches_its_row(family, tiny_dirs):
     from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
@@ -187,6 +189,7 @@ def test_tiny_model_matches_its_row(family, tiny_dirs):
         assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 
+@pytest.mark.slow  # loads a 151k-token tokenizer: ~5 s loaded
 def test_tiny_qwen3_vl_has_qwen3s_extra_tokens_and_a_head_size_vllm_supports(tiny_dirs):
     from transformers import AutoConfig, AutoTokenizer
 
