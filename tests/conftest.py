@@ -34,3 +34,15 @@ def tiny_world():
     from recipes.tiny_world import ensure_tiny_world
 
     return ensure_tiny_world()
+
+
+@pytest.fixture(scope="session")
+def symbolic_pool():
+    """math-verify's worker pool (reward_fns/timeout.py), started once per test session: a worker imports
+    sympy for seconds (tens of seconds on a loaded machine), so the reward-table modules share one warm pool
+    instead of each waiting for it."""
+    from reward_fns.timeout import get_pool
+
+    pool = get_pool()
+    pool.warm()
+    return pool

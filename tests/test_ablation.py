@@ -10,8 +10,10 @@ from recipes.pipeline.runner import Runner
 from recipes.pipeline.validate import validate
 from recipes.stage import StageContext
 
+from helpers.tiers import one_fast
 
-@pytest.mark.parametrize("recipe", list_recipes())
+
+@pytest.mark.parametrize("recipe", one_fast(list_recipes(), "tiny"))
 @pytest.mark.parametrize("name,stages", [
     ("rl_only", ["rl_data", "grpo", "merge", "eval"]),
     ("sft_only", ["sft_data", "sft", "eval"]),
@@ -58,6 +60,7 @@ def test_one_table_decides_where_grpo_and_eval_start() -> None:
     assert choose_model(_ctx(base, made, "eval")) == ("tiny:model", "model.path (base model)")
 
 
+@pytest.mark.slow  # the first dry run in a process imports the stages' tools: ~20 s loaded
 @pytest.mark.parametrize("recipe", ["tiny", "qwen2_5_vl_7b"])
 def test_dry_run_shows_the_ablation_plan(recipe: str, tmp_path) -> None:
     lines: list[str] = []

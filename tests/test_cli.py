@@ -37,6 +37,7 @@ def test_each_command_explains_itself_under_its_name(name, capsys):
     assert out.startswith(f"usage: rlcs {name}") and len(out.splitlines()) > 3
 
 
+@pytest.mark.slow
 def test_run_plans_without_importing_the_trainers(tmp_path):
     """`rlcs run` plans the paper's 7B recipe, verl's full command included, without importing vLLM (the lazy stage
     registry); verl and ms-swift (with torch) are imported by the validation pass for their own config checks."""

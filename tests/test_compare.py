@@ -12,6 +12,8 @@ from evaluation.run import hub_resolver
 from recipes.pipeline.compose import compose
 from recipes.pipeline.runner import Runner
 
+pytestmark = pytest.mark.slow  # every test evaluates the tiny model (the module fixture: ~15 s loaded)
+
 SLICE = ["benchmarks=[heldin]", "limit=2", "max_new_tokens=8"]
 
 

@@ -27,6 +27,8 @@ from recipes.pipeline.config import PipelineConfig
 from recipes.pipeline.runner import Runner
 from recipes.pipeline.validate import problems
 
+from helpers.tiers import one_fast
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = list_recipes()
 MISSING_VALUE = object()
@@ -95,7 +97,7 @@ def refused(cfg: DictConfig, key: str, value: Any) -> tuple[bool, str]:
     return bool(named), "; ".join(p.line() for p in found) or "accepted"
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", one_fast(RECIPES, "tiny"))
 def test_every_leaf_has_a_rule_or_is_declared_free(recipe):
     unclassified = [key for key, f, tp in leaf_rows(recipe) if rule_of(f) is None and _base(tp) is not bool]
     assert not unclassified, (
@@ -103,7 +105,7 @@ def test_every_leaf_has_a_rule_or_is_declared_free(recipe):
         "`free(default, why)` (recipes/checks.py):\n  " + "\n  ".join(unclassified))
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", one_fast(RECIPES, "tiny"))
 def test_every_leaf_refuses_a_wrong_type_by_name(recipe):
     cfg = composed(recipe)
     failures = []
@@ -114,7 +116,7 @@ def test_every_leaf_refuses_a_wrong_type_by_name(recipe):
     assert not failures, "wrong-type values not refused by key:\n  " + "\n  ".join(failures)
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", one_fast(RECIPES, "tiny"))
 def test_every_ranged_leaf_refuses_an_out_of_range_value_by_name(recipe):
     cfg = composed(recipe)
     failures, checked = [], 0

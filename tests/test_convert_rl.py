@@ -54,6 +54,7 @@ def test_parquet_has_verl_schema_pixel_limits_and_options(converted) -> None:
     assert (out / "train.summary.json").is_file() and not list(out.glob(".train.work"))
 
 
+@pytest.mark.slow
 def test_rows_load_through_verl_rlhfdataset_with_matching_image_tokens(converted, tiny_world) -> None:
     """verl's RLHFDataset loads every row, and for each row the processor's image tokens match its image
     features and our counted prompt length (so verl's own length filter keeps what we kept). verl's filter

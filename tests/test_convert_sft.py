@@ -42,6 +42,7 @@ def test_every_image_kept_rgb_with_one_tag_each(converted, tiny_world) -> None:
     assert multi > 0  # rows with two images keep both (the reference kept only the first)
 
 
+@pytest.mark.slow
 def test_jsonl_loads_through_ms_swift_and_encodes_with_matching_image_tokens(converted, tiny_world) -> None:
     from swift.dataset import load_dataset
     from swift.model import get_model_processor

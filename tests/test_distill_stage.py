@@ -25,6 +25,7 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_distill_samples_judges_resumes_and_feeds_sft_data(tiny_world, tmp_path: Path) -> None:
     from datasets import load_dataset
 
@@ -80,6 +81,7 @@ def test_distill_samples_judges_resumes_and_feeds_sft_data(tiny_world, tmp_path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
     """Ray Data streams the items through an actor pool of evaluation backends (HF on this CPU) and the
     driver appends the rows; a second call finds everything done."""
@@ -114,6 +116,7 @@ def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
                for r in rows)
 
 
+@pytest.mark.slow
 def test_32b_plan_dry_run() -> None:
     lines: list[str] = []
     cfg = compose("qwen2_5_vl_7b", ["stages=[distill,sft_data,sft]", "dry_run=true"])

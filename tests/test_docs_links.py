@@ -15,8 +15,6 @@ README = ROOT / "README.md"
 README_MAX_LINES = 170
 DOCS = sorted([README, *(ROOT / "docs").glob("*.md"), *(ROOT / d / "README.md" for d in (
     "recipes", "evaluation", "GRPO", "SFT", "reward_fns")), ROOT / "scripts" / "GPU_CHECK.md"])
-PENDING = {"docs/testing.md": "written by part F of issue 32 (test tiers)"}
-"""Link targets another branch adds; a link to one is not broken while that branch is unmerged."""
 PAPER_MD = ROOT.parent / "shared" / "reference" / "paper.md"
 """The reference the paper's numbers were read from (beside the checkout, absent on a fresh clone)."""
 
@@ -67,11 +65,7 @@ def broken(path: Path, target: str) -> str | None:
 def test_every_relative_link_resolves(doc: Path):
     assert doc.exists(), f"{doc.relative_to(ROOT)} is missing"
     problems = [why for t in links(doc) if (why := broken(doc, t))]
-    pending = [p for p in problems if any(f"no file {name}" in p for name in PENDING)]
-    real = [p for p in problems if p not in pending]
-    assert not real, f"{doc.relative_to(ROOT)} has broken links:\n" + "\n".join(real)
-    if pending:
-        pytest.skip("links to files another branch adds: " + "; ".join(pending))
+    assert not problems, f"{doc.relative_to(ROOT)} has broken links:\n" + "\n".join(problems)
 
 
 def test_the_link_check_sees_what_it_should(tmp_path: Path):

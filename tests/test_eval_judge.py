@@ -68,6 +68,7 @@ def _predictions(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_local_judge_server_is_started_used_and_stopped(tmp_path):
     path = _predictions(tmp_path)
     pidfile = tmp_path / "server.pid"
@@ -84,6 +85,7 @@ def test_local_judge_server_is_started_used_and_stopped(tmp_path):
     assert again["benchmarks"]["mathvision"]["judge"] == mv["judge"]
 
 
+@pytest.mark.slow
 def test_a_server_that_dies_or_never_answers_is_an_error_and_is_stopped(tmp_path):
     path = _predictions(tmp_path)
     with pytest.raises(JudgeError, match="exited with 5 before answering"):

@@ -35,6 +35,7 @@ def reference(tiny_world, tmp_path_factory):
     return read_predictions(out / PREDICTIONS)
 
 
+@pytest.mark.slow
 def test_two_engines_fail_resume_per_item_and_merge(reference, tmp_path):
     good = hub_resolver(offline=True)
 

@@ -59,6 +59,7 @@ def test_eval_presets_compose_like_recipes():
         compose_eval("nope")
 
 
+@pytest.mark.slow
 def test_eval_stage_writes_all_reports(tiny_run):
     cfg, run_dir, results, _ = tiny_run
     (res,) = results
@@ -93,12 +94,14 @@ def test_eval_stage_writes_all_reports(tiny_run):
     assert manifest["stages"]["eval"]["status"] == "done"
 
 
+@pytest.mark.slow
 def test_rescoring_reproduces_the_stage_numbers(tiny_run):
     _, _, (res,), _ = tiny_run
     stored = json.loads(Path(res.outputs["results"]).read_text())
     assert compare_results(stored, rescore(Path(res.outputs["predictions"]), write=False)) == []
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_generating(tiny_run):
     _, run_dir, _, _ = tiny_run
     ecfg = compose_eval("tiny", ["limit=2", "max_new_tokens=8"])

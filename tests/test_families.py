@@ -23,6 +23,8 @@ from recipes.families import (
 )
 from recipes.pipeline.compose import compose
 
+from helpers.tiers import one_fast
+
 SUPPORTED = [f for f in FAMILIES.values() if f.supported]
 """Rows the stack runs (each has a tiny model)."""
 
@@ -129,6 +131,7 @@ def test_tiny_qwen3_vl_recipe_keeps_the_tiny_token_budget():
 # --------------------------------------------------------------------------- stages read the table
 
 
+@pytest.mark.slow
 def test_sft_and_swift_grpo_commands_name_the_familys_template_and_model_type():
     from GRPO.swift_command import SwiftPaths, swift_command
     from SFT.flags import SFTConfigError
@@ -161,7 +164,7 @@ def tiny_dirs(tiny_world):
     return {f.name: tiny_world.models[f.tiny.split(":", 1)[1]] for f in SUPPORTED}
 
 
-@pytest.mark.parametrize("family", SUPPORTED, ids=lambda f: f.name)
+@pytest.mark.parametrize("family", one_fast(SUPPORTED, SUPPORTED[0]), ids=lambda f: f.name)
 def test_tiny_model_matches_its_row(family, tiny_dirs):
     from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
@@ -187,6 +190,7 @@ def test_tiny_model_matches_its_row(family, tiny_dirs):
         assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 
+@pytest.mark.slow  # loads a 151k-token tokenizer: ~5 s loaded
 def test_tiny_qwen3_vl_has_qwen3s_extra_tokens_and_a_head_size_vllm_supports(tiny_dirs):
     from transformers import AutoConfig, AutoTokenizer
 
@@ -214,6 +218,7 @@ def test_merger_saved_names_follow_the_rows_rule(family, tiny_dirs):
     assert arch.tied_aliases == {"lm_head.weight": "model.language_model.embed_tokens.weight"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", SUPPORTED, ids=lambda f: f.name)
 def test_ms_swift_encodes_the_tiny_model_with_its_template(family, tiny_dirs):
     from PIL import Image

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(1200)]  # a tiny stage run twice or thrice: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 SFT = ["stages=[sft_data,sft]", "data.max_rows=24", "sft.per_device_train_batch_size=2", "sft.global_batch_size=2",
        "sft.num_train_epochs=1", "sft.save_steps=4", "sft.save_total_limit=10", "sft.split_dataset_ratio=0",

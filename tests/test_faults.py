@@ -216,6 +216,7 @@ def _rewrite_in_place(path: Path, n: int) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+@pytest.mark.slow
 def test_a_source_rewritten_in_place_is_a_changed_input_not_a_reuse(tmp_path, tiny_world):
     from recipes.pipeline.compose import compose
     from recipes.pipeline.runner import ConfigChangedError, Runner
@@ -299,6 +300,7 @@ def test_option_matching_is_bounded_whatever_the_option_list():
     assert (late.correct, late.reason) == (False, "symbolic_timeout:options")
 
 
+@pytest.mark.slow
 def test_loading_a_reward_face_warms_the_symbolic_pool():
     code = ("import importlib.util, sys, time\n"
             "spec = importlib.util.spec_from_file_location('custom_module', sys.argv[1])\n"

@@ -59,6 +59,7 @@ def test_a_failing_stage_reports_its_exit_and_tail(tmp_path):
     assert ok["exit"] == 0 and "error" not in ok and "log_tail" not in ok
 
 
+@pytest.mark.slow
 def test_leftover_groups_of_an_earlier_run_are_ended_before_a_rerun(tmp_path):
     child = tmp_path / "child.pid"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(child)], start_new_session=True,

@@ -19,7 +19,7 @@ from recipes.pipeline.config import SYSTEM_PROMPT
 
 from helpers.verl_objects import load_reward, load_rl_dataset, model_config, prompt_inputs, score_texts
 
-pytestmark = pytest.mark.slow  # ~30 s to import verl and compose its config once
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # ~30 s to import verl and compose its config once
 IMAGE_PAD_ID = 151655  # <|image_pad|> of Qwen2.5-VL and Qwen3-VL (recipes/families.py)
 FAMILY_RECIPES = [pytest.param((QWEN2_5_VL, "qwen2_5_vl_7b"), id="qwen2_5_vl"),
                   pytest.param((QWEN3_VL, "qwen3_vl_8b"), id="qwen3_vl")]

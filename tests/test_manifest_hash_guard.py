@@ -117,7 +117,12 @@ def _covered(key: str, hashed: tuple[str, ...]) -> bool:
     return any(key == h or key.startswith(h + ".") for h in (*hashed, *NOT_HASHED))
 
 
-@pytest.mark.parametrize("recipe", list_recipes())
+FAST_RECIPE = "tiny"
+"""The one recipe the fast tier guards (every stage, ~10 s); the other recipes are `slow` (default and full tiers)."""
+
+
+@pytest.mark.parametrize("recipe", [r if r == FAST_RECIPE else pytest.param(r, marks=pytest.mark.slow)
+                                    for r in list_recipes()])
 def test_every_key_that_changes_a_stage_plan_is_hashed(recipe):
     default_stages = tuple(compose(recipe).stages)
     cfg = compose(recipe, [f"stages=[{','.join(STAGES)}]"])

@@ -22,6 +22,8 @@ from fsdp_ckpt_worker import PROMPT_IDS, build_checkpoint, fallback_tiny_model
 
 from GRPO.merger import merge
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # FSDP workers save real shards, then verl merges: minutes
+
 LAYOUTS = [
     pytest.param(1, 0, id="w1-plain"),
     pytest.param(2, 2, id="w2-fsdp2"),

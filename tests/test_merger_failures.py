@@ -69,6 +69,7 @@ def edit_config(actor: Path, **text_config) -> None:
     path.write_text(json.dumps(cfg))
 
 
+@pytest.mark.slow
 def test_missing_rank_file(actor, tmp_path):
     (actor / "model_world_size_2_rank_1.pt").unlink()
     with pytest.raises(CheckpointLayoutError, match=r"model_world_size_2_rank_1\.pt"):
@@ -76,6 +77,7 @@ def test_missing_rank_file(actor, tmp_path):
     assert_nothing_written(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_truncated_rank_file(actor, tmp_path):
     path = actor / "model_world_size_2_rank_1.pt"
     data = path.read_bytes()
@@ -85,6 +87,7 @@ def test_truncated_rank_file(actor, tmp_path):
     assert_nothing_written(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_world_size_disagrees_with_fsdp_config(actor, tmp_path):
     (actor / "fsdp_config.json").write_text(json.dumps({"FSDP_version": 2, "world_size": 4}))
     with pytest.raises(CheckpointLayoutError, match=r"fsdp_config.json: world_size 4 .* world size 2"):
@@ -92,6 +95,7 @@ def test_world_size_disagrees_with_fsdp_config(actor, tmp_path):
     assert_nothing_written(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_rank_missing_a_parameter(actor, tmp_path):
     path = actor / "model_world_size_2_rank_1.pt"
     state = torch.load(path, weights_only=False)
@@ -103,6 +107,7 @@ def test_rank_missing_a_parameter(actor, tmp_path):
     assert_nothing_written(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_shape_differs_from_config(actor, tmp_path):
     edit_config(actor, intermediate_size=96)
     with pytest.raises(ParameterMismatchError, match=r"mlp\.(gate|up|down)_proj\.weight.*expects"):
@@ -111,6 +116,7 @@ def test_shape_differs_from_config(actor, tmp_path):
 
 
 @pytest.mark.parametrize(("layers", "word", "param"), [(3, "missing", "layers.2."), (1, "extra", "layers.1.")])
+@pytest.mark.slow
 def test_parameters_missing_or_extra_against_architecture(actor, tmp_path, layers, word, param):
     edit_config(actor, num_hidden_layers=layers)
     with pytest.raises(ParameterMismatchError, match=rf"{word} \[[^\]]*{param}"):
@@ -118,6 +124,7 @@ def test_parameters_missing_or_extra_against_architecture(actor, tmp_path, layer
     assert_nothing_written(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_missing_fsdp_config_infers_world_size(actor, tmp_path):
     ref = merge(actor, tmp_path / "ref")
     (actor / "fsdp_config.json").unlink()
@@ -126,6 +133,7 @@ def test_missing_fsdp_config_infers_world_size(actor, tmp_path):
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == (ref.target_dir / "model.safetensors").read_bytes()
 
 
+@pytest.mark.slow
 def test_existing_target_is_kept_unless_overwrite(actor, tmp_path):
     target = tmp_path / "out"
     target.mkdir()
@@ -137,6 +145,7 @@ def test_existing_target_is_kept_unless_overwrite(actor, tmp_path):
     assert not (target / "keep.txt").exists() and (target / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_cli_reports_error_and_writes_nothing(actor, tmp_path, capsys):
     (actor / "model_world_size_2_rank_0.pt").unlink()
     rc = cli_main(["merge", "--backend", "fsdp", "--local_dir", str(actor), "--target_dir", str(tmp_path / "o")])

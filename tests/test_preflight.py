@@ -152,6 +152,7 @@ def test_probe_of_this_machine_reads_real_facts(tmp_path):
     assert len(probe.gpus) == 0 or probe.driver is not None
 
 
+@pytest.mark.slow
 def test_dry_runs_of_the_paper_recipes_print_verdicts_and_succeed_without_gpus(tmp_path):
     """What the closing note asks of this CPU machine: the 7B and 3B dry runs print the preflight and exit 0."""
     for recipe in ("qwen2_5_vl_7b", "qwen2_5_vl_3b"):
@@ -201,6 +202,7 @@ def _has(dist: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_gpu_check_rehearses_up_to_the_gpu_stages(tmp_path):
     """scripts/gpu_check.sh --dry-run with this venv: tiny world, the real sft_data and rl_data conversions
     (each in its own process session under its timeout), then the GPU stages planned (preflight and cost

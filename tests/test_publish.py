@@ -16,6 +16,8 @@ from recipes.pipeline.manifest import DONE, Manifest
 from recipes.pipeline.push import PushError, push_run
 from recipes.pipeline.runner import Runner
 
+pytestmark = pytest.mark.slow  # every test reads one evaluated tiny run (the module fixture: ~17 s loaded)
+
 TOKEN = "hf_standin_token"
 
 

@@ -163,6 +163,8 @@ def _no_live_placement_group(cluster) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.timeout(900)
 def test_one_command_per_node_and_what_cannot_be_placed(two_nodes, tmp_path):
     """The generic launcher (any per-node command, e.g. one evaluation shard per node) and a clear placement error."""
     from recipes.stage import Command
@@ -184,6 +186,8 @@ def test_one_command_per_node_and_what_cannot_be_placed(two_nodes, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.timeout(900)
 def test_tiny_sft_runs_as_two_ranks_on_two_nodes(two_nodes, tmp_path):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -226,6 +230,8 @@ def _sft_worker_of_rank(log_path: Path, rank: int, timeout_s: float) -> psutil.P
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.timeout(900)
 def test_a_killed_rank_fails_the_stage_and_a_rerun_resumes(two_nodes, tmp_path):
     args = _ray_overrides(two_nodes, tmp_path / "runs", "cluster.nnodes=2", "+sft.extra_args.max_steps=12")
     run = tmp_path / "runs" / "tiny"
@@ -285,6 +291,8 @@ def _outputs(run: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.timeout(900)
 def test_tiny_pipeline_as_one_ray_job_matches_a_local_run(two_nodes, tmp_path):
     """The data stages and the SFT (through a one-bundle placement group in the job) against the same run locally."""
     import torch

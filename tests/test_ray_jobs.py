@@ -18,7 +18,7 @@ from ray_nodes import local_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "wandb-test-secret-0123456789abcdef"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a pipeline job on a real head: ~2 min idle
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,7 @@ def _cpu_job(runs_dir: Path) -> tuple[list[str], list[str], str]:
     return ["tiny_gpu", f"runs_dir={runs_dir}", "dry_run=true"], ["grpo"], "dry_run"
 
 
+@pytest.mark.cluster
 def test_submitted_pipeline_job_runs_and_its_outputs_are_checked(ray_head, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     monkeypatch.chdir(tmp_path)  # a relative runs_dir, given after the flags: the submitter's ./runs, not Ray's copy
@@ -103,6 +104,7 @@ def test_submitted_pipeline_job_runs_and_its_outputs_are_checked(ray_head, tmp_p
     assert f"submitted job {job_id}" in printed
 
 
+@pytest.mark.cluster
 def test_failing_job_reports_failure_and_log_tail(ray_head, tmp_path):
     spec = ray_jobs.build_spec("tiny", [f"runs_dir={tmp_path}", "grpo.rollout_n=not_a_number"], ["grpo"])
     job_id = ray_jobs.submit(ray_head, spec)
@@ -113,6 +115,7 @@ def test_failing_job_reports_failure_and_log_tail(ray_head, tmp_path):
     assert _cli(["status", job_id, "--address", ray_head]) == 0
 
 
+@pytest.mark.cluster
 def test_stop_a_running_job(ray_head):
     spec = ray_jobs.build_spec("tiny", [], None)
     spec.entrypoint = "python -c 'import time; time.sleep(300)'"
@@ -125,6 +128,7 @@ def test_stop_a_running_job(ray_head):
 
 
 
+@pytest.mark.cluster
 def test_a_stopped_job_resubmitted_resumes_and_equals_an_uninterrupted_one(ray_head, tmp_path, monkeypatch):
     """The tiny pipeline's data stages as a Ray job, stopped (`ray job stop`) once its first stage is done, then
     the same command resubmitted: the finished stage is kept (not redone), the rest completes, and the outputs
@@ -174,6 +178,7 @@ def test_a_stopped_job_resubmitted_resumes_and_equals_an_uninterrupted_one(ray_h
     assert ta.num_rows == tb.num_rows > 0
     assert ta.drop_columns(["images"]).equals(tb.drop_columns(["images"]))
 
+@pytest.mark.cluster
 def test_job_keeps_the_nodes_pythonpath_behind_the_code(ray_head):
     """Packages a cluster finds through PYTHONPATH (a shared site folder) stay importable in the job."""
     spec = ray_jobs.build_spec("tiny", [], None)

@@ -15,13 +15,9 @@ from reward_fns import compute_score, extract_answer, grade, grade_answer
 from reward_fns.easyr1 import compute_score as easyr1_compute_score
 from reward_fns.formatting import format_ok
 
+from helpers.tiers import sampled
 
-@pytest.fixture(scope="module", autouse=True)
-def _warm_symbolic_workers():
-    """Start the math-verify workers once, so no single case pays the start-up (slow on a loaded machine)."""
-    from reward_fns.timeout import get_pool
-
-    get_pool().warm()
+pytestmark = pytest.mark.usefixtures("symbolic_pool")  # warm math-verify workers: no case pays the start-up
 
 
 def _id(c: Case) -> str:
@@ -37,14 +33,14 @@ def test_table_is_large_and_covers_every_rule():
     assert sum(c.expected for c in CASES) >= 60 and sum(not c.expected for c in CASES) >= 60
 
 
-@pytest.mark.parametrize("case", CASES, ids=_id)
+@pytest.mark.parametrize("case", sampled(CASES), ids=_id)
 def test_case(case: Case):
     v = grade(case.full_response, case.gold, options=case.options, problem=case.problem,
               precision=case.precision)
     assert v.correct is case.expected, v
 
 
-@pytest.mark.parametrize("case", CASES[::7], ids=_id)
+@pytest.mark.parametrize("case", sampled(CASES[::7]), ids=_id)
 def test_verl_face_matches_grader(case: Case):
     extra = {"options": case.options, "problem": case.problem, "precision": case.precision}
     out = compute_score("geometry3k", case.full_response, case.gold, extra)

@@ -18,6 +18,8 @@ from reward_cases import CASES, Case
 from reward_fns import compute_score, grade, grade_answer
 from reward_fns.timeout import SymbolicPool
 
+pytestmark = pytest.mark.usefixtures("symbolic_pool")  # one warm math-verify pool for the session (conftest)
+
 ROOT = Path(__file__).resolve().parent.parent
 # Symbolic checks that sympy cannot finish in a second but that pass the cheap pre-checks.
 SLOW_SYMBOLIC = [
@@ -61,6 +63,7 @@ def test_thread_pool_symbolic_without_cache():
     assert all(v.reason.startswith("symbolic") for v in got)
 
 
+@pytest.mark.slow
 def test_subprocess_verdicts_equal_main_thread():
     code = (
         "import json, sys; sys.path.insert(0, 'tests'); from reward_cases import CASES; from reward_fns import grade\n"
@@ -75,6 +78,7 @@ def test_subprocess_verdicts_equal_main_thread():
     assert [tuple(x) for x in json.loads(out.stdout)] == [_verdict(c) for c in CASES]
 
 
+@pytest.mark.slow
 def test_hard_limit_from_threads_kills_and_recovers():
     pool = SymbolicPool(size=2)
     try:

@@ -57,6 +57,7 @@ def _data_proto(tokenizer, cases):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [str(ROOT / "reward_fns" / "verl_reward.py"), "pkg://reward_fns.verl_reward"])
 def test_verl_reward_loop_scores_dataproto(tiny_world, path):
     from verl.experimental.reward_loop import RewardLoopWorker
@@ -84,6 +85,7 @@ def test_verl_reward_loop_scores_dataproto(tiny_world, path):
     assert 10 <= sum(scores) < len(BATCH)  # both verdicts are present
 
 
+@pytest.mark.slow
 def test_verl_reward_kwargs_reach_the_function(tiny_world):
     from verl.trainer.ppo.reward import load_reward_manager
     from verl.utils import hf_tokenizer

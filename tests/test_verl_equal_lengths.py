@@ -23,7 +23,7 @@ import pytest
 
 from recipes.pipeline.compose import compose
 
-pytestmark = pytest.mark.slow  # verl import, and the tiny RL set through RLHFDataset
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # verl import, and the tiny RL set through RLHFDataset
 
 
 def _padded_batch(valid_lengths: list[int], max_len: int):
