@@ -110,7 +110,7 @@ DIFFERENCES: dict[str, str] = {
 """REFERENCE keys where the 7B recipe's value differs from the paper's, and why."""
 
 NO_COUNTERPART: dict[str, str] = {
-    "data.prompt_key problem / data.answer_key answer": "GRPO/convert.py writes verl's schema: `prompt` "
+    "data.prompt_key problem / data.answer_key answer": "GRPO/rl_rows.py writes verl's schema: `prompt` "
     "(the problem as one user turn, as the reference builds it) and `reward_model.ground_truth`; verl reads "
     "`data.prompt_key=prompt`.",
     "(no system message in RL prompts)": "the reference sends the raw problem as the only user turn; Qwen's "
