@@ -81,6 +81,7 @@ def test_distill_samples_judges_resumes_and_feeds_sft_data(tiny_world, tmp_path:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_ray_data_path_on_cpu(tiny_world, tmp_path: Path) -> None:
     """Ray Data streams the items through an actor pool of evaluation backends (HF on this CPU) and the

@@ -51,6 +51,7 @@ def _ctx(tmp_path: Path, world, train: Path, max_steps: int) -> StageContext:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.timeout(900)
 def test_tiny_cpu_grpo_two_steps_then_resume(tiny_world, tmp_path, monkeypatch):
     train, rows = _rl_parquet(tiny_world, tmp_path / "rl_data")

@@ -202,6 +202,7 @@ def _has(dist: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.timeout(900)
 def test_gpu_check_rehearses_up_to_the_gpu_stages(tmp_path):
     """scripts/gpu_check.sh --dry-run with this venv: tiny world, the real sft_data and rl_data conversions

@@ -59,6 +59,7 @@ def test_has_closed_box() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.timeout(900)
 def test_tiny_swift_sft_trains_checkpoints_and_resumes(tmp_path: Path, tiny_world) -> None:
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration

@@ -32,7 +32,7 @@ from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # verl's two FSDP engines and a real update on the CPU: minutes
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1800)]  # verl's two FSDP engines and a real update on the CPU: minutes
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
