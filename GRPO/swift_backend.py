@@ -22,8 +22,8 @@ from GRPO.swift_flags import SwiftConfigError, warnings
 from recipes.atomic import atomic_write_json
 from recipes.checks import Problem, problem_from
 from recipes.ms_swift import argument_errors, last_checkpoint
-from recipes.stage import HF_MODEL, StageContext, StageError, StagePlan
-from recipes.stage_outputs import GrpoOutputs, MergeOutputs
+from recipes.stage import StageContext, StageError, StagePlan
+from recipes.stage_outputs import HF_MODEL, GrpoOutputs, MergeOutputs
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Both backends are peers with one shape (`GRPOBackend`): GRPO/verl_backend.py (the paper's) and
 GRPO/swift_backend.py. They train into `runs/<run>/grpo/checkpoints` and record the same outputs:
-`checkpoint` (the newest saved checkpoint), `format` (`verl_fsdp` or `hf`, see recipes.stage.HF_MODEL) and
+`checkpoint` (the newest saved checkpoint), `format` (`verl_fsdp` or `hf`, see recipes.stage_outputs.HF_MODEL) and
 `step`; the merge stage turns the checkpoint into a Hugging Face model through the same backend.
 """
 

@@ -9,8 +9,8 @@ from omegaconf import DictConfig
 
 from recipes.ablation import starts_from
 from recipes.hub import HubRef
-from recipes.stage import HF_MODEL, Stage, StageContext, StageError, StagePlan
-from recipes.stage_outputs import EvalOutputs
+from recipes.stage import Stage, StageContext, StageError, StagePlan
+from recipes.stage_outputs import HF_MODEL, EvalOutputs
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,7 @@ from omegaconf import DictConfig
 
 from recipes.checks import Problem
 from recipes.hub import HubRef
-from recipes.stage_outputs import (  # noqa: F401  (HF_MODEL: imported from here by the stages)
-    HF_MODEL,
+from recipes.stage_outputs import (
     DistillOutputs,
     EvalOutputs,
     GrpoOutputs,

@@ -70,7 +70,7 @@ class GrpoOutputs(TypedDict):
 
     checkpoint: str
     format: str
-    """`hf` (recipes.stage.HF_MODEL: a Hugging Face model, ms-swift) or `verl_fsdp` (shards: merge first)."""
+    """`hf` (`HF_MODEL`: a Hugging Face model, ms-swift) or `verl_fsdp` (shards: merge first)."""
     step: int
     steps_planned: NotRequired[int]
     """verl: the step count the converted rows give."""

@@ -12,9 +12,10 @@ import pytest
 from fixtures.hub_standin import StandinHub
 
 from recipes.pipeline.compose import compose
-from recipes.pipeline.manifest import DONE, Manifest
+from recipes.pipeline.manifest import Manifest
 from recipes.pipeline.push import PushError, push_run
 from recipes.pipeline.runner import Runner
+from recipes.stage_outputs import DONE
 
 pytestmark = pytest.mark.slow  # every test reads one evaluated tiny run (the module fixture: ~17 s loaded)
 

@@ -13,12 +13,18 @@ from omegaconf import OmegaConf
 
 from evaluation.results import Results, ResultsError, load, save
 from recipes.pipeline.compose import compose
-from recipes.pipeline.manifest import done_outputs
 from recipes.pipeline.publish import produced
 from recipes.pipeline.runner import Runner
 from recipes.pipeline.stages import load_stage
 from recipes.stage import STAGES, StageContext, StageError
-from recipes.stage_outputs import STAGE_OUTPUTS, GrpoOutputs, MergeOutputs, RlDataOutputs, grpo_model
+from recipes.stage_outputs import (
+    STAGE_OUTPUTS,
+    GrpoOutputs,
+    MergeOutputs,
+    RlDataOutputs,
+    done_outputs,
+    grpo_model,
+)
 
 
 def _keys(shape: type) -> set[str]:

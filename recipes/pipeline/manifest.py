@@ -12,9 +12,9 @@ from typing import Any
 
 from recipes.atomic import atomic_write_json
 from recipes.child_guard import hold_for_children, live_groups, release_for_children
-from recipes.stage_outputs import DONE, done_outputs  # noqa: F401  (done_outputs: read by the runner's modules)
 
 RUNNING, FAILED = "running", "failed"
+"""A stage's other statuses (DONE, with `done_outputs`, is in recipes/stage_outputs.py)."""
 
 
 class RunLockedError(RuntimeError):

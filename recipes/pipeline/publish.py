@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from recipes import tracking
 from recipes.atomic import atomic_write_text
-from recipes.pipeline.manifest import Manifest, done_outputs
-from recipes.stage_outputs import grpo_model
+from recipes.pipeline.manifest import Manifest
+from recipes.stage_outputs import done_outputs, grpo_model
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,7 @@ from typing import Any
 
 from recipes import hub
 from recipes.atomic import atomic_write_text
-from recipes.pipeline.manifest import done_outputs
-from recipes.stage_outputs import RunOutputs, grpo_model
+from recipes.stage_outputs import RunOutputs, done_outputs, grpo_model
 
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state*.pth", "training_args.bin", "trainer_state.json",
                   "args.json", "latest", "zero_to_fp32.py", "global_step*", "*.distcp")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recipes.atomic import atomic_write_text
-from recipes.pipeline.manifest import done_outputs
+from recipes.stage_outputs import done_outputs
 
 if TYPE_CHECKING:
     from evaluation.results import Results

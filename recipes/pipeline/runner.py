@@ -18,11 +18,12 @@ from recipes.atomic import move_aside
 from recipes.hashing import changed_keys, content_id, stable_hash
 from recipes.hub import HubRef
 from recipes.pipeline.cost import echo_forecast
-from recipes.pipeline.manifest import DONE, FAILED, RUNNING, Manifest, RunLock, done_outputs, now
+from recipes.pipeline.manifest import FAILED, RUNNING, Manifest, RunLock, now
 from recipes.pipeline.preflight import run_checks
 from recipes.pipeline.stages import load_stage
 from recipes.pipeline.validate import validate
 from recipes.stage import STAGES, Stage, StageContext, StageError
+from recipes.stage_outputs import DONE, done_outputs
 
 log = logging.getLogger(__name__)
 
